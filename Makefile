@@ -1,0 +1,43 @@
+# Crossover — `make run STRATEGY=cot` is the main job, `make test` the tests.
+# Variables: STRATEGY (comma list; the baseline is always added), BASELINE, MODELS (ladder name or YAML
+# path), TASKS (comma list), N (items per task), SEED, EXEMPLAR_SEEDS, RUN (a run id to resume or report).
+PY      := .venv/bin/python
+STAMP   := .venv/.crossover-setup
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+opt = $(if $(2),$(1) $(2))
+RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE)) \
+	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
+	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN))
+
+.PHONY: setup run report render test unit integration golden clean-runs
+
+$(STAMP): scripts/setup.sh requirements.txt pyproject.toml
+	bash scripts/setup.sh
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m toolkit run $(RUN_ARGS)
+
+report: $(STAMP)
+	$(PY) -m toolkit report $(RUN)
+
+render: $(STAMP)
+	$(PY) -m toolkit render --task $(or $(TASK),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -ra
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not integration"
+
+integration: $(STAMP)
+	$(PY) -m pytest -q -m integration
+
+golden: $(STAMP)
+	$(PY) scripts/make_golden.py
+
+clean-runs:
+	rm -rf runs/*/

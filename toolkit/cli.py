@@ -1,0 +1,171 @@
+"""``python -m toolkit run | report | render | strategies | tasks | models`` — thin on purpose."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from toolkit.config import CONFIGS, ROOT, load_experiment
+from toolkit.errors import EXIT_USER_ERROR, UserError
+
+DEFAULT_CONFIG = CONFIGS / "default.yaml"
+RUNS = ROOT / "runs"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        raise UserError("arguments", " ".join(sys.argv[1:]), f"{message}; see `python -m toolkit {self.prog.split()[-1]} --help`")
+
+
+def _csv(text: Optional[str]) -> Optional[list[str]]:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+
+
+def cmd_run(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.report import render_report
+    from toolkit.runner import run
+
+    overrides = {"strategies": _csv(a.strategy), "baseline": a.baseline, "models": a.models,
+                 "tasks": _csv(a.tasks), "n": a.n, "seed": a.seed,
+                 "exemplar_seeds": [int(s) for s in _csv(a.exemplar_seeds)] if a.exemplar_seeds else None}
+    exp = load_experiment(Path(a.config), overrides)
+    store, code = run(exp, Path(a.runs_dir), a.run, console)
+    render_report(_load(store.dir), console)
+    console.print(f"records: {store.records_path}  ·  `make report RUN={store.run_id}` to see this again")
+    return code
+
+
+def _load(run_dir: Path) -> dict:
+    from toolkit.report import load_report
+    return load_report(run_dir)
+
+
+def find_run(ref: Optional[str], runs_dir: Path) -> Path:
+    if ref and Path(ref).is_dir():
+        return Path(ref)
+    runs = sorted(p for p in runs_dir.glob("*") if (p / "config.yaml").exists())
+    if ref:
+        if (runs_dir / ref).is_dir():
+            return runs_dir / ref
+        raise UserError("RUN", ref, f"no such run; recent runs: {', '.join(p.name for p in runs[-5:]) or 'none'}")
+    if not runs:
+        raise UserError("RUN", None, f"no runs under {runs_dir}/ yet; start one with `make run STRATEGY=cot`")
+    return runs[-1]
+
+
+def cmd_report(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.report import render_report, report_json
+    from toolkit.runner import write_report
+    from toolkit.store import RunStore
+
+    run_dir = find_run(a.run_dir, Path(a.runs_dir))
+    report = write_report(RunStore(run_dir))  # rebuilt from records: a report is never stale
+    if a.json:
+        sys.stdout.write(report_json(report) + "\n")
+    else:
+        render_report(report, console)
+    return 0
+
+
+def cmd_render(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.strategy import get_strategy
+    from toolkit.config import Sampling
+    from toolkit.tasks import draw_exemplars, load_task
+
+    task = load_task(a.task, a.n, a.seed)
+    strat = get_strategy(a.strategy, a.shots, Sampling())
+    exemplars = draw_exemplars(task, a.shots, a.exemplar_seed)
+    for item in task.items[: a.n]:
+        req = strat.build_request(f"{task.name}/{item.id}", task, item, exemplars)
+        console.rule(f"{task.name} · item {item.id} · {strat.name} · target {item.target!r}")
+        console.print(req.prompt, markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def cmd_strategies(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.strategy import STRATEGIES, strategy_names
+    table = Table("strategy", "paper")
+    for name in strategy_names():
+        table.add_row(name, getattr(STRATEGIES.get(name), "paper", ""))
+    console.print(table)
+    return 0
+
+
+def cmd_tasks(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.tasks import TASKS, load_task
+    table = Table("task", "answer", "random", "description")
+    for name in TASKS.names():
+        t = load_task(name, 1, 0)
+        table.add_row(name, t.answer_type, f"{t.random_baseline:.2f}", t.description)
+    console.print(table)
+    return 0
+
+
+def cmd_models(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.config import ladder_names, load_ladder
+    if not a.ladder:
+        table = Table("ladder", "family", "rungs", "description")
+        for name in ladder_names():
+            lad = load_ladder(name)
+            table.add_row(name, lad.family, str(len(lad.rungs)), lad.description)
+    else:
+        lad = load_ladder(a.ladder)
+        table = Table("rung", "model", "params", "train tokens", "FLOPs", title=f"{lad.name} ({lad.family})")
+        for r in lad.rungs:
+            flops = r.training_flops()
+            table.add_row(r.name, r.model, f"{r.params:.3g}", f"{r.train_tokens:.3g}" if r.train_tokens else "—",
+                          f"{flops:.2e}" if flops else "—")
+    console.print(table)
+    return 0
+
+
+def parser() -> Parser:
+    p = Parser(prog="toolkit", description=__doc__)
+    p.add_argument("--runs-dir", default=str(RUNS))
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    r = sub.add_parser("run", help="run strategies × tasks × a model ladder, then report")
+    r.add_argument("--config", default=str(DEFAULT_CONFIG))
+    r.add_argument("--strategy", help="comma list; the baseline is always added")
+    r.add_argument("--baseline")
+    r.add_argument("--models", help="ladder name (configs/models/) or YAML path")
+    r.add_argument("--tasks", help="comma list")
+    r.add_argument("--n", type=int, help="items per task")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--exemplar-seeds", help="comma list of exemplar seeds")
+    r.add_argument("--run", help="an existing run id to resume")
+    rep = sub.add_parser("report", help="print a run's report (default: the latest run)")
+    rep.add_argument("run_dir", nargs="?")
+    rep.add_argument("--json", action="store_true")
+    rd = sub.add_parser("render", help="print rendered prompts without loading a model")
+    rd.add_argument("--task", required=True)
+    rd.add_argument("--strategy", required=True)
+    rd.add_argument("--n", type=int, default=2)
+    rd.add_argument("--shots", type=int, default=8)
+    rd.add_argument("--seed", type=int, default=0)
+    rd.add_argument("--exemplar-seed", type=int, default=0)
+    sub.add_parser("strategies", help="list strategies")
+    sub.add_parser("tasks", help="list built-in tasks")
+    m = sub.add_parser("models", help="list model ladders, or one ladder's rungs")
+    m.add_argument("ladder", nargs="?")
+    return p
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "render": cmd_render, "strategies": cmd_strategies,
+            "tasks": cmd_tasks, "models": cmd_models}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    console = Console()
+    try:
+        a = parser().parse_args(argv)
+        return COMMANDS[a.cmd](a, console)
+    except UserError as e:
+        print(f"error: {e.line()}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: finished records are kept; resume with RUN=<run id>", file=sys.stderr)
+        return 130

@@ -1,0 +1,188 @@
+"""Typed configuration: the pydantic models are the source of truth, YAML is their serialisation.
+
+Unknown keys are rejected (``extra="forbid"``) and every validation problem becomes a one-line
+:class:`~toolkit.errors.UserError` naming the file, the key path, the value and the fix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toolkit.errors import UserError, did_you_mean
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+LADDERS = CONFIGS / "models"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(Strict):
+    """Decoding settings shared by every strategy (greedy by default, as in Wei et al.)."""
+
+    temperature: float = Field(0.0, ge=0.0)
+    #: None: each strategy's own budget (few_shot 24, cot 160, ...)
+    max_tokens: Optional[int] = Field(None, gt=0)
+
+
+class Bootstrap(Strict):
+    resamples: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
+class Limits(Strict):
+    """Rung-worker deadlines (seconds): the parent kills a worker that misses one."""
+
+    load_s: float = 900
+    stall_s: float = 600
+    total_s: float = 6 * 3600
+
+
+class Rung(Strict):
+    name: str
+    #: a local directory, ``bundled:<name>`` (shipped with Crossover) or a Hugging Face hub id
+    model: str
+    #: instruction-tuned sibling checkpoint, used by the ``instruction`` strategy when set
+    instruct_model: Optional[str] = None
+    params: int = Field(gt=0)
+    non_embedding_params: Optional[int] = None
+    train_tokens: Optional[float] = None
+    #: training FLOPs; when absent, 6·N·D from params and train_tokens
+    flops: Optional[float] = None
+    #: vLLM engine options for this rung (dtype, max_model_len, gpu_memory_utilization, ...)
+    engine: dict[str, Any] = Field(default_factory=dict)
+
+    def training_flops(self) -> Optional[float]:
+        if self.flops is not None:
+            return self.flops
+        return 6.0 * self.params * self.train_tokens if self.train_tokens else None
+
+
+class Ladder(Strict):
+    """A model family ordered smallest first; the comparator assumes that order."""
+
+    name: str
+    family: str
+    description: str = ""
+    backend: Literal["vllm", "fake"] = "vllm"
+    #: a synthetic family (trained by Crossover) is labelled as such in every report
+    synthetic: bool = False
+    #: engine options applied to every rung (a rung's own ``engine`` wins)
+    engine: dict[str, Any] = Field(default_factory=dict)
+    #: scripted behaviour for the fake backend (tests only)
+    fake: dict[str, Any] = Field(default_factory=dict)
+    rungs: list[Rung] = Field(min_length=1)
+
+
+class Experiment(Strict):
+    """What to run: tasks × strategies (plus the baseline) × a model ladder."""
+
+    tasks: list[str] = Field(min_length=1)
+    strategies: list[str] = Field(min_length=1)
+    baseline: str = "few_shot"
+    #: a ladder name under configs/models/, a YAML path, or ``auto``
+    models: str = "auto"
+    n: int = Field(50, gt=0, description="items per task")
+    seed: int = 0
+    shots: int = Field(8, ge=0)
+    #: exemplar draws to average over (Wei et al. used 5 orders); None: just ``seed``
+    exemplar_seeds: Optional[list[int]] = None
+    sampling: Sampling = Sampling()
+    bootstrap: Bootstrap = Bootstrap()
+    limits: Limits = Limits()
+
+    def exemplar_seed_list(self) -> list[int]:
+        return list(self.exemplar_seeds) if self.exemplar_seeds else [self.seed]
+
+    def all_strategies(self) -> list[str]:
+        """The baseline first, then each augmented strategy once."""
+        return [self.baseline] + [s for s in self.strategies if s != self.baseline]
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(str(path), str(path), f"cannot read the file ({e.strerror}); check the path")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(where, getattr(e, "problem", "?"), "the file is not valid YAML; fix the syntax there")
+
+
+def validate(model: type[Strict], data: Any, source: str) -> Any:
+    """Build ``model`` from plain data, turning the first pydantic error into a UserError."""
+    if not isinstance(data, dict):
+        raise UserError(source, type(data).__name__, "expected a YAML mapping of keys to values")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise _user_error(model, e, source) from None
+
+
+def _user_error(model: type[Strict], e: ValidationError, source: str) -> UserError:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    field = f"{source}: {loc}" if loc else source
+    if err["type"] == "extra_forbidden":
+        parent = _submodel(model, err["loc"][:-1])
+        known = list(parent.model_fields) if parent else []
+        return UserError(field, err["loc"][-1], f"unknown key; {did_you_mean(str(err['loc'][-1]), known)}")
+    if err["type"] == "missing":
+        return UserError(field, None, "this key is required; add it")
+    return UserError(field, err.get("input"), err["msg"])
+
+
+def _submodel(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        f = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if f is None:
+            return None
+        ann = f.annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return None
+    return current
+
+
+def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> Experiment:
+    data = read_yaml(path) or {}
+    if isinstance(data, dict):
+        data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    return validate(Experiment, data, str(path))
+
+
+def ladder_names() -> list[str]:
+    return sorted(p.stem for p in LADDERS.glob("*.yaml"))
+
+
+def ladder_path(name: str) -> Path:
+    """A ladder by name (configs/models/<name>.yaml) or by path; ``auto`` is the embedded default."""
+    if name == "auto":
+        name = "embedded"
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        p = Path(name)
+        if not p.exists():
+            raise UserError("models", name, "no such ladder file; give a path to a YAML ladder or a ladder name")
+        return p
+    p = LADDERS / f"{name}.yaml"
+    if not p.exists():
+        raise UserError("models", name, f"unknown model ladder; {did_you_mean(name, ladder_names())}")
+    return p
+
+
+def load_ladder(name: str) -> Ladder:
+    path = ladder_path(name)
+    return validate(Ladder, read_yaml(path), str(path))

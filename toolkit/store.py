@@ -1,0 +1,185 @@
+"""The run store: ``runs/<run_id>/`` with an append-only, fsynced ``records.jsonl``.
+
+Durability rules (see shared/design/reliability-notes.md §1): one writer per file at a time (the rung
+worker), each record is one ``os.write`` of one JSON line followed by ``fsync``; small JSON files are
+written to a temp file, fsynced and renamed into place. On read, a torn last line (a crash mid-write)
+is truncated away and malformed interior lines are moved to ``records.quarantine``; the first record
+of a key wins.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+RECORDS = "records.jsonl"
+
+
+def dumps_line(obj: dict[str, Any]) -> bytes:
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    # Model output can hold lone surrogates, which UTF-8 cannot encode: replace them, keep the record.
+    return (text + "\n").encode("utf-8", errors="replace")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RecordWriter:
+    """Appends records durably: a record counts as done only once ``append`` has returned."""
+
+    def __init__(self, path: Path):
+        new = not path.exists()
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if new:
+            _fsync_dir(path.parent)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = dumps_line(record)
+        written = os.write(self.fd, line)
+        if written != len(line):  # a short write leaves a torn line that the reader will drop
+            raise OSError(f"short write to records: {written} of {len(line)} bytes")
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Every complete record, first of each key; repairs a torn tail and quarantines bad lines."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    # Split on b"\n" only: str.splitlines() would also split inside strings at U+2028 and friends.
+    parts = data.split(b"\n")
+    tail, lines = parts[-1], parts[:-1]
+    good_end = len(data) - len(tail)
+    records, bad = _parse_lines(lines)
+    if tail:  # no trailing newline: the last write was torn by a crash
+        bad.append(tail)
+        _truncate(path, good_end)
+    if bad:
+        _quarantine(path, bad)
+        if len(bad) > (1 if tail else 0):
+            _rewrite(path, records)
+    return _dedupe(records)
+
+
+def _parse_lines(lines: Iterable[bytes]) -> tuple[list[dict], list[bytes]]:
+    records, bad = [], []
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+            if not isinstance(obj, dict) or "key" not in obj:
+                raise ValueError("not a record")
+            records.append(obj)
+        except ValueError:
+            bad.append(raw)
+    return records, bad
+
+
+def _dedupe(records: list[dict]) -> list[dict]:
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        if r["key"] not in seen:
+            seen.add(r["key"])
+            out.append(r)
+    return out
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _quarantine(path: Path, bad: list[bytes]) -> None:
+    with open(path.with_suffix(".quarantine"), "ab") as f:
+        for raw in bad:
+            f.write(raw + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _rewrite(path: Path, records: list[dict]) -> None:
+    write_atomic(path, b"".join(dumps_line(r) for r in records).decode("utf-8"))
+
+
+class RunStore:
+    """One run directory: config.yaml, records.jsonl, rungs.json, rungs/<rung>/, report.json."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        self.records_path = self.dir / RECORDS
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    def exists(self) -> bool:
+        return (self.dir / "config.yaml").exists()
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_atomic(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+    def read_config(self) -> dict[str, Any]:
+        return yaml.safe_load((self.dir / "config.yaml").read_text(encoding="utf-8"))
+
+    def records(self) -> list[dict[str, Any]]:
+        return load_records(self.records_path)
+
+    def done_keys(self) -> set[str]:
+        return {r["key"] for r in self.records()}
+
+    def writer(self) -> RecordWriter:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return RecordWriter(self.records_path)
+
+    def rung_dir(self, rung: str) -> Path:
+        d = self.dir / "rungs" / rung
+        d.mkdir(parents=True, exist_ok=True)
+        return d

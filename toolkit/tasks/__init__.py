@@ -1,0 +1,59 @@
+"""Built-in seeded tasks: ``load_task``, ``draw_exemplars`` and ``task_fingerprint``.
+
+Items come only from the seed: no hub and no network. See :mod:`toolkit.tasks.base` for the
+guarantees every task gets: a fixed exemplar pool, evaluation items disjoint from it, and item ids
+that stay the same whatever ``n`` is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+from toolkit.errors import UserError
+from toolkit.tasks.base import POOL_SIZE, TASKS, Draft, TaskGenerator, register
+from toolkit.types import Item, Task
+
+# Each generator registers itself on import; the list is explicit so that a task is never missing
+# because of import order.
+from toolkit.tasks import (addition, arith_choice, arith_words, last_letters,  # noqa: E402,F401  isort: skip
+                           program_trace)
+
+__all__ = ["TASKS", "POOL_SIZE", "Draft", "TaskGenerator", "register", "load_task", "draw_exemplars",
+           "task_fingerprint", "task_names"]
+
+
+def task_names() -> list[str]:
+    return sorted(TASKS.names())
+
+
+def load_task(name: str, n: int, seed: int) -> Task:
+    """The first ``n`` items of task ``name`` for ``seed`` (a UserError names an unknown task)."""
+    gen = TASKS.get(name)
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise UserError("n", n, "the number of items per task must be a positive integer")
+    return gen.load(n, seed)
+
+
+def draw_exemplars(task: Task, k: int, seed: int) -> list[Item]:
+    """``min(k, pool size)`` exemplars in a seeded order.
+
+    The order depends only on the seed and the task name, and never on ``n`` or on the strategy, so
+    every strategy gets the same exemplars (a paired comparison). The pool is shuffled and then cut,
+    so k=4 gives the first four of k=8.
+    """
+    pool = list(task.exemplars)
+    random.Random(f"{seed}/{task.name}").shuffle(pool)
+    return pool[: max(0, k)]
+
+
+def task_fingerprint(task: Task) -> str:
+    """sha256 of the task's items and exemplars as canonical JSON (it goes into the run fingerprint)."""
+    data = {
+        "name": task.name,
+        "answer_type": task.answer_type,
+        "items": [i.to_dict() for i in task.items],
+        "exemplars": [e.to_dict() for e in task.exemplars],
+    }
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,146 @@
+"""One rung in one process: plan → backend.generate (one batched call) → score → durable records.
+
+Run as ``python -m toolkit.worker RUN_DIR RUNG``. A rung gets its own process because vLLM does not
+reliably free memory between models in one process (vLLM #1908, #6544) and a dying engine must fail
+the rung, not the sweep. Status goes to ``rungs/<rung>/status.json``, progress to ``progress.json``.
+Two-pass strategies (True/False on the model's own answer) run after the first pass, in the same
+worker, from the first pass's stored records.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from toolkit.config import Experiment, Ladder, Rung
+from toolkit.plan import Entry, build_plan, load_strategies, load_tasks
+from toolkit.store import RecordWriter, RunStore, write_json
+from toolkit.types import Completion, Request, Score
+
+STATUS_DEPENDENCY_FAILED = "dependency_failed"
+
+
+def make_record(entry: Entry, rung: Rung, completion: Completion, score: Score) -> dict[str, Any]:
+    return {
+        "key": entry.key, "task": entry.task.name, "item_id": entry.item.id,
+        "strategy": entry.strategy.name, "exemplar_seed": entry.exemplar_seed,
+        "model": rung.name, "params": rung.params,
+        "prompt": completion.prompt or (entry.request.prompt if entry.request else None),
+        "completion": completion.text, "extracted": score.extracted, "target": entry.item.target,
+        "correct": score.correct, "status": score.status, "metrics": score.metrics,
+        "confidence": score.confidence, "latency_s": round(completion.latency_s, 4),
+        "n_tokens": completion.n_tokens, "finish_reason": completion.finish_reason,
+        "error": completion.error, "prior_key": entry.prior_key,
+    }
+
+
+class Progress:
+    """Throttled progress file the parent reads for its display and its stall watchdog."""
+
+    def __init__(self, path: Path, total: int, done: int):
+        self.path, self.total, self.done, self.tokens = path, total, done, 0
+        self.start = self.last = time.monotonic()
+        self.write(force=True)
+
+    def add(self, completion: Completion) -> None:
+        self.done += 1
+        self.tokens += completion.n_tokens
+        self.write()
+
+    def write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= 0.5 or self.done == self.total:
+            self.last = now
+            elapsed = now - self.start
+            write_json(self.path, {"done": self.done, "total": self.total, "tokens": self.tokens,
+                                   "elapsed_s": round(elapsed, 2), "time": time.time(),
+                                   "tok_per_s": round(self.tokens / elapsed, 1) if elapsed else 0.0})
+
+
+class RungWork:
+    def __init__(self, store: RunStore, rung_name: str):
+        cfg = store.read_config()
+        self.store = store
+        self.exp = Experiment.model_validate(cfg["experiment"])
+        self.ladder = Ladder.model_validate(cfg["ladder"])
+        self.rung = next(r for r in self.ladder.rungs if r.name == rung_name)
+        self.tasks, self.strategies = load_tasks(self.exp), load_strategies(self.exp)
+        self.status = store.rung_dir(rung_name) / "status.json"
+        self.backends: dict[str, Any] = {}
+
+    def set_state(self, state: str) -> None:
+        write_json(self.status, {"state": state, "time": time.time()})
+
+    def run(self) -> None:
+        self.set_state("loading")
+        first = build_plan(self.exp, self.tasks, self.strategies, self.rung.name)
+        n_second = len(build_plan(self.exp, self.tasks, self.strategies, self.rung.name, second_pass=True))
+        done = self.store.done_keys()
+        todo = [e for e in first if e.key not in done]
+        progress = Progress(self.store.rung_dir(self.rung.name) / "progress.json", len(first) + n_second,
+                            len(first) - len(todo))
+        try:
+            with self.store.writer() as writer:
+                self.execute(todo, writer, progress)
+                priors = {r["key"]: r for r in self.store.records()}
+                second = build_plan(self.exp, self.tasks, self.strategies, self.rung.name, True, priors)
+                progress.done += sum(1 for e in second if e.key in priors)
+                self.execute([e for e in second if e.key not in priors], writer, progress)
+        finally:
+            for backend in self.backends.values():
+                backend.close()
+        self.set_state("done")
+
+    def execute(self, todo: list[Entry], writer: RecordWriter, progress: Progress) -> None:
+        for entry in [e for e in todo if e.request is None]:  # the prior failed: nothing to ask
+            comp = Completion(text="", status=STATUS_DEPENDENCY_FAILED, error=f"prior {entry.prior_key} failed")
+            score = Score(extracted=None, correct=None, status=STATUS_DEPENDENCY_FAILED)
+            writer.append(make_record(entry, self.rung, comp, score))
+            progress.add(comp)
+        # base last: the second pass (True/False) uses the base engine, which then is still loaded
+        roles = sorted({e.request.model_role for e in todo if e.request is not None}, key=lambda r: r == "base")
+        for role in roles:
+            batch = [e for e in todo if e.request is not None and e.request.model_role == role]
+            self._generate(role, batch, writer, progress)
+
+    def _generate(self, role: str, batch: list[Entry], writer: RecordWriter, progress: Progress) -> None:
+        by_key = {e.key: e for e in batch}
+
+        def on_result(request: Request, completion: Completion) -> None:
+            entry = by_key[request.key]
+            score = entry.strategy.score(entry.task, entry.item, completion, prior=entry.prior)
+            writer.append(make_record(entry, self.rung, completion, score))
+            progress.add(completion)
+
+        self.backend(role).generate([e.request for e in batch], on_result)
+
+    def backend(self, role: str) -> Any:
+        """One engine per checkpoint, loaded on first use; the base engine is closed before an
+        instruct engine loads so two models never share the memory budget."""
+        if role not in self.backends:
+            from toolkit.backends import make_backend  # heavy imports only in the worker
+            for other in list(self.backends):
+                self.backends.pop(other).close()
+            self.set_state("loading")
+            self.backends[role] = make_backend(self.ladder, self.rung, role=role)
+            self.set_state("running")
+        return self.backends[role]
+
+
+def main(argv: list[str]) -> int:
+    store, rung = RunStore(Path(argv[0])), argv[1]
+    try:
+        RungWork(store, rung).run()
+        return 0
+    except BaseException as e:  # the parent classifies the cause; the traceback stays in worker.log
+        traceback.print_exc()
+        cause = f"{type(e).__name__}: {e}".strip()
+        write_json(store.rung_dir(rung) / "status.json",
+                   {"state": "failed", "error": cause[-2000:], "time": time.time()})
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""``python -m toolkit.zoo train [--rung NAME ...] [--tokens N] [--out DIR]`` (``make zoo``),
+``python -m toolkit.zoo list``, ``python -m toolkit.zoo corpus [--n N]``, ``python -m toolkit.zoo verify``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from toolkit.zoo import ZOO_DIR
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m toolkit.zoo", description="Crossover's own tiny model family.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    tr = sub.add_parser("train", help="train rungs (all by default) into models/zoo/<rung>")
+    tr.add_argument("--rung", action="append", help="a rung name (repeatable); default: every rung")
+    tr.add_argument("--tokens", type=int, help="token budget override (for a quick try; recorded)")
+    tr.add_argument("--out", type=Path, help="parent directory instead of models/zoo")
+    tr.add_argument("--threads", type=int, default=2)
+    sub.add_parser("list", help="the rungs, their recipe and budgets")
+    co = sub.add_parser("corpus", help="print sample training documents and the token shares")
+    co.add_argument("--n", type=int, default=4)
+    co.add_argument("--split", default="train", choices=("train", "eval"))
+    sub.add_parser("verify", help="check every rung's weights against its manifest")
+    args = ap.parse_args(argv)
+
+    from toolkit.zoo import train as T
+
+    if args.cmd == "list":
+        for s in T.RUNGS:
+            print(f"{s.name}: hidden {s.hidden}, layers {s.layers}, heads {s.heads}, intermediate "
+                  f"{s.intermediate}, {s.tokens:,} tokens, lr {s.lr}")
+        return 0
+    if args.cmd == "corpus":
+        from toolkit.zoo.corpus import documents, shares
+        rec = T.recipe()
+        for d in documents(rec, args.split, limit=args.n):
+            print(f"===== {d.task} / {d.strategy} / {d.shots} shots =====\n{d.text}\n")
+        print(json.dumps(shares(rec), indent=2))
+        return 0
+    if args.cmd == "verify":
+        from toolkit.zoo.manifest import verify
+        problems = [p for s in T.RUNGS for p in verify(ZOO_DIR / s.name)]
+        print("\n".join(problems) or "ok")
+        return 1 if problems else 0
+    names = args.rung or [s.name for s in T.RUNGS]
+    try:
+        specs = [T.spec(n) for n in names]
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    for s in specs:
+        out = (args.out / s.name) if args.out else None
+        T.train(s, out, tokens=args.tokens, threads=args.threads)
+    print(f"[zoo] {len(specs)} rung(s) in {time.perf_counter() - t0:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

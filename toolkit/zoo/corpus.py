@@ -1,0 +1,272 @@
+"""The zoo's training corpus: Crossover's own task generators, rendered in every strategy's exact format.
+
+A *document* is one prompt exactly as a strategy renders it at evaluation time (``Strategy.render``,
+the same Jinja templates), with ``k`` exemplars, followed by that strategy's gold completion
+(``Strategy.gold_completion``: " The answer is X." for few-shot, the rationale for chain of thought,
+the ``<scratch>`` trace for the scratchpad, "A)"/"B)" for True/False, ...), wrapped in BOS ... EOS.
+Every exemplar and every item comes from the *train* partition of the input space; evaluation items
+and exemplar pools come only from the *eval* partition (:func:`split_of`), so no evaluation question
+is ever trained on, whatever the seeds.
+
+What goes in (the :class:`Recipe`, hashed into every rung's manifest):
+
+* every registered task except out-of-domain splits (a generator with its own ``make_exemplar``,
+  i.e. ``addition_ood``: Nye et al. train on 1-8 digits and test on 9-10, so training on it would
+  defeat the test);
+* every registered strategy whose ``gold_completion`` is not None, with a document weight each;
+* ``k`` exemplars, uniform in 0..``max_shots`` for strategies that show exemplars (fewer if the
+  document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
+* two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
+  half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
+  option's letter, a changed letter), and learn to label it.
+
+Documents are packed first-fit into rows of ``seq_len`` tokens (never split across rows); the rest
+of a row is padding that carries no loss. Everything is a function of the recipe's seed, so every
+rung trains on the same token stream, cut at its own token budget.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Optional
+
+from toolkit.config import Sampling
+from toolkit.strategy import Strategy, get_strategy, strategy_names
+from toolkit.tasks import TASKS, task_names
+from toolkit.tasks.base import TaskGenerator
+
+try:
+    from toolkit.tasks.base import EVAL_PERCENT, split_of
+except ImportError:  # TEMPORARY-ZOO: until toolkit/tasks/base.py holds the partition
+    EVAL_PERCENT = 20
+
+    def split_of(text: str) -> str:
+        h = int.from_bytes(hashlib.sha256(("crossover-split/v1\n" + text).encode("utf-8")).digest()[:8], "big")
+        return "eval" if h % 100 < EVAL_PERCENT else "train"
+from toolkit.testing import char_vocab
+from toolkit.types import Item, Task
+
+#: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT)
+STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 1.0, "zero_shot_cot_stage1": 0.5,
+                    "zero_shot_cot": 0.25, "instruction": 0.5, "true_false": 0.5}
+DEFAULT_STRATEGY_WEIGHT = 0.5
+#: chance that a two-pass strategy's proposed answer is the target (else a near miss)
+P_PROPOSED_RIGHT = 0.5
+#: documents hashed into the recipe hash (a probe of what the generators and templates produce)
+PROBE_DOCS = 64
+#: first-fit packing looks this far ahead in the document stream
+PACK_LOOKAHEAD = 64
+
+VOCAB = char_vocab()
+BOS, EOS, PAD, UNK = VOCAB["<s>"], VOCAB["</s>"], VOCAB["<pad>"], VOCAB["<unk>"]
+
+
+def training_tasks() -> list[str]:
+    """Every registered task but out-of-domain splits (which draw their exemplars in-domain)."""
+    return [n for n in task_names() if TASKS.get(n).make_exemplar is None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the token stream. ``seq_len`` counts BOS and EOS."""
+
+    seed: int = 0
+    seq_len: int = 2048
+    max_shots: int = 8
+    tasks: tuple[str, ...] = field(default_factory=lambda: tuple(training_tasks()))
+    #: (strategy, weight) pairs; filled from STRATEGY_WEIGHTS and the registry when empty
+    strategies: tuple[tuple[str, float], ...] = ()
+
+    def resolved(self) -> "Recipe":
+        if self.strategies:
+            return self
+        pairs = tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT)) for s in strategy_names())
+        return Recipe(self.seed, self.seq_len, self.max_shots, tuple(self.tasks), pairs)
+
+    def describe(self) -> dict[str, Any]:
+        """The recipe as plain data, with what else decides the stream: the split, the generator
+        versions and the templates' contents (by hash)."""
+        r = self.resolved()
+        templates = {}
+        for s, _ in r.strategies:
+            st = get_strategy(s, 0, Sampling())
+            for t in r.tasks:
+                for p in st.template_paths(_task(t)):
+                    templates[f"{s}/{t}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        return {**asdict(r), "split": {"eval_percent": EVAL_PERCENT, "function": "toolkit.tasks.base.split_of"},
+                "generator_versions": {t: TASKS.get(t).version for t in r.tasks},
+                "template_sha256": templates, "p_proposed_right": P_PROPOSED_RIGHT,
+                "tokenizer": "character-level (toolkit.testing.char_vocab), BOS + text + EOS per document"}
+
+    def sha256(self) -> str:
+        """The recipe hash: its description plus the text of the first PROBE_DOCS documents."""
+        h = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
+        for doc in documents(self, limit=PROBE_DOCS):
+            h.update(doc.text.encode())
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Doc:
+    task: str
+    strategy: str
+    shots: int
+    text: str
+
+
+def _task(name: str) -> Task:
+    """A Task shell (no items): what Strategy.render needs to format a question."""
+    gen = TASKS.get(name)
+    return Task(name=gen.name, answer_type=gen.answer_type, items=[], exemplars=[],
+                random_baseline=gen.random_baseline, description=gen.description)
+
+
+def item_stream(gen: TaskGenerator, split: str, seed: int) -> Iterator[Item]:
+    """Endless items of one task whose inputs are in ``split`` ("train" or "eval"), from a stream of
+    its own (never the evaluation stream's RNG). Inputs may repeat, as in any sampled corpus."""
+    rng = random.Random(f"{gen.name}/zoo-{split}/{seed}")
+    i = 0
+    while True:
+        d = gen.make_item(rng)
+        if split_of(d.input) != split:
+            continue
+        yield Item(id=f"{split[0]}{i}", input=d.input, target=d.target, choices=d.choices,
+                   rationale=d.rationale, scratch=d.scratch, meta=d.meta)
+        i += 1
+
+
+def near_miss(task: Task, item: Item, rng: random.Random) -> str:
+    """A plausible wrong answer: the slips a solver makes (never equal to the target)."""
+    target = item.target
+    if task.answer_type == "choice":
+        letters = [chr(ord("A") + i) for i in range(len(item.choices or "ABCDE"))]
+        return rng.choice([c for c in letters if c != target.upper()] or ["A"])
+    if task.answer_type == "number":
+        n = int(target)
+        s = str(abs(n))
+        cands = {n + d for d in (1, -1, 2, -2, 10, -10, 100, -100)}
+        if len(s) >= 2:
+            cands.add(int(("-" if n < 0 else "") + s[:-2] + s[-1] + s[-2]))
+        cands.discard(n)
+        return str(rng.choice(sorted(cands)))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    chars = list(target)
+    k = rng.randrange(len(chars)) if chars else 0
+    op = rng.choice(("change", "swap", "drop", "add")) if len(chars) >= 2 else "change"
+    if op == "change" and chars:
+        chars[k] = rng.choice([c for c in letters if c != chars[k].lower()])
+    elif op == "swap" and chars[0] != chars[-1]:
+        chars[0], chars[-1] = chars[-1], chars[0]
+    elif op == "drop":
+        del chars[k]
+    else:
+        chars.insert(k, rng.choice(letters))
+    out = "".join(chars)
+    return out if out.lower() != target.lower() else target + rng.choice(letters)
+
+
+def make_prior(st: Strategy, task: Task, item: Item, exemplars: list[Item], rng: random.Random,
+               strat: Any) -> Optional[dict[str, Any]]:
+    """The record a two-pass strategy builds on, as the worker would pass it. A strategy that names
+    its ``prior_strategy`` (Kojima's stage 2 reads stage 1) gets that strategy's prompt and gold
+    completion; one that reads the baseline's answer (True/False) gets a proposed answer that is
+    the target with probability P_PROPOSED_RIGHT and a near miss otherwise."""
+    before = getattr(st, "prior_strategy", None)
+    if before:
+        first = strat(before, st.shots)
+        gold = first.gold_completion(task, item)
+        if gold is None:
+            return None
+        return {"prompt": first.render(task, item, exemplars), "completion": gold, "extracted": item.target,
+                "status": "ok", "correct": True}
+    proposed = item.target if rng.random() < P_PROPOSED_RIGHT else near_miss(task, item, rng)
+    return {"extracted": proposed, "status": "ok"}
+
+
+def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None) -> Iterator[Doc]:
+    """The document stream: a seeded (task, strategy, shots) per document, items from ``split``."""
+    r = recipe.resolved()
+    rng = random.Random(f"zoo-corpus/{split}/{r.seed}")
+    tasks = {t: _task(t) for t in r.tasks}
+    streams = {t: item_stream(TASKS.get(t), split, r.seed) for t in r.tasks}
+    names = [s for s, _ in r.strategies]
+    weights = [w for _, w in r.strategies]
+    cache: dict[tuple[str, int], Strategy] = {}
+
+    def strat(name: str, k: int) -> Strategy:
+        if (name, k) not in cache:
+            cache[(name, k)] = get_strategy(name, k, Sampling())
+        return cache[(name, k)]
+
+    n = 0
+    while limit is None or n < limit:
+        t = rng.choice(r.tasks)
+        s = rng.choices(names, weights)[0]
+        task = tasks[t]
+        k = rng.randint(0, r.max_shots) if strat(s, 0).uses_exemplars else 0
+        exemplars = [next(streams[t]) for _ in range(k)]
+        item = next(streams[t])
+        while True:  # fewer exemplars until the document fits (BOS and EOS included)
+            prior = make_prior(strat(s, k), task, item, exemplars, rng, strat) if strat(s, 0).needs_prior else None
+            gold = strat(s, k).gold_completion(task, item, prior)
+            if gold is None:
+                break
+            text = strat(s, k).render(task, item, exemplars, prior) + gold
+            if len(text) + 2 <= r.seq_len or k == 0:
+                break
+            k -= 1
+        if gold is None or len(text) + 2 > r.seq_len:
+            continue
+        yield Doc(t, s, k, text)
+        n += 1
+
+
+def encode(text: str) -> list[int]:
+    """BOS + one id per character + EOS (what the saved char tokenizer gives, plus the EOS)."""
+    ids = [VOCAB.get(c, UNK) for c in text]
+    return [BOS, *ids, EOS]
+
+
+def rows(recipe: Recipe, split: str = "train") -> Iterator[tuple[list[int], list[Doc]]]:
+    """Rows of exactly ``seq_len`` token ids (PAD-filled at the end) and the documents in each.
+    First-fit over a lookahead of PACK_LOOKAHEAD documents; a document is never split."""
+    r = recipe.resolved()
+    docs = documents(r, split)
+    pending: list[tuple[list[int], Doc]] = []
+    while True:
+        while len(pending) < PACK_LOOKAHEAD:
+            d = next(docs)
+            pending.append((encode(d.text), d))
+        row: list[int] = []
+        used: list[Doc] = []
+        i = 0
+        while i < len(pending):
+            ids, d = pending[i]
+            if len(row) + len(ids) <= r.seq_len:
+                row += ids
+                used.append(d)
+                pending.pop(i)
+            else:
+                i += 1
+        yield row + [PAD] * (r.seq_len - len(row)), used
+
+
+def shares(recipe: Recipe, n_rows: int = 64) -> dict[str, Any]:
+    """Token shares by task and by strategy, and the padding rate, over the first ``n_rows`` rows."""
+    by_task: dict[str, int] = {}
+    by_strategy: dict[str, int] = {}
+    total = real = 0
+    gen = rows(recipe)
+    for _ in range(n_rows):
+        row, docs = next(gen)
+        total += len(row)
+        for d in docs:
+            by_task[d.task] = by_task.get(d.task, 0) + len(d.text) + 2
+            by_strategy[d.strategy] = by_strategy.get(d.strategy, 0) + len(d.text) + 2
+            real += len(d.text) + 2
+    return {"tokens": real, "padding": 1 - real / total,
+            "task": {k: round(v / real, 3) for k, v in sorted(by_task.items())},
+            "strategy": {k: round(v / real, 3) for k, v in sorted(by_strategy.items())}}

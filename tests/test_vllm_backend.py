@@ -200,3 +200,13 @@ def test_engine_process_failure_names_the_root_cause(tmp_path, result):
     assert proc.returncode != 0
     last = log.read_text().strip().splitlines()[-1]
     assert "BackendLoadError" in last and "SafetensorError" in last
+
+
+@integration
+def test_tiny_model_is_deterministic_for_a_seed(tmp_path):
+    a = build_tiny_model(tmp_path / "a", seed=1)
+    b = build_tiny_model(tmp_path / "b", seed=1)
+    c = build_tiny_model(tmp_path / "c", seed=2)
+    weights = [(p / "model.safetensors").read_bytes() for p in (a, b, c)]
+    assert weights[0] == weights[1] != weights[2]
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()

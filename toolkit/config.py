@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import json
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from toolkit.errors import UserError, did_you_mean
 
@@ -57,11 +59,45 @@ class Rung(Strict):
     flops: Optional[float] = None
     #: vLLM engine options for this rung (dtype, max_model_len, gpu_memory_utilization, ...)
     engine: dict[str, Any] = Field(default_factory=dict)
+    #: a model manifest (the Crossover zoo's ``models/zoo/<rung>/manifest.json``; relative paths are
+    #: relative to the repo root): ``params``, ``non_embedding_params``, ``train_tokens``, ``flops`` and
+    #: ``weights_sha256`` are read from it unless the rung gives them itself
+    manifest: Optional[str] = None
+    #: sha256 of the weight file (from the manifest): part of the run fingerprint, so a resumed run
+    #: never mixes two trainings of the same rung
+    weights_sha256: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_manifest(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("manifest"):
+            return data
+        m = read_manifest(str(data["manifest"]))
+        filled = {"params": m.get("params"), "non_embedding_params": m.get("non_embedding_params"),
+                  "train_tokens": m.get("train_tokens"), "flops": m.get("flops"),
+                  "weights_sha256": (m.get("weights") or {}).get("sha256")}
+        return {**{k: v for k, v in filled.items() if v is not None}, **{k: v for k, v in data.items() if v is not None}}
 
     def training_flops(self) -> Optional[float]:
         if self.flops is not None:
             return self.flops
         return 6.0 * self.params * self.train_tokens if self.train_tokens else None
+
+
+def read_manifest(spec: str) -> dict[str, Any]:
+    """A rung's manifest JSON; a missing or unreadable one is a ValueError that says what to do."""
+    path = Path(spec).expanduser()
+    path = path if path.is_absolute() else ROOT / path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"cannot read the manifest {spec} ({e.strerror}); train the zoo (`make zoo`) "
+                         "or give params in the ladder") from None
+    except ValueError as e:
+        raise ValueError(f"the manifest {spec} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"the manifest {spec} is not a JSON object")
+    return data
 
 
 class Ladder(Strict):

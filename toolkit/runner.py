@@ -3,6 +3,7 @@ compare → report. Everything a user can get wrong is checked before any model 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ from toolkit.config import Experiment, Ladder, load_ladder
 from toolkit.errors import UserError
 from toolkit.models import check_model
 from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks
-from toolkit.store import RunStore, read_json, write_json
+from toolkit.store import RunStore, read_json, write_atomic, write_json
+from toolkit.types import Task
 from toolkit.supervise import run_rung
 
 EXIT_OK, EXIT_PARTIAL = 0, 3
@@ -26,6 +28,7 @@ class Resolved:
     ladder: Ladder
     fingerprint: dict[str, str]
     n_requests: int
+    tasks: dict[str, Task]
 
 
 def resolve(exp: Experiment) -> Resolved:
@@ -36,7 +39,7 @@ def resolve(exp: Experiment) -> Resolved:
             check_model(rung.model, field=f"models.rungs[{i}].model")
     tasks, strategies = load_tasks(exp), load_strategies(exp)
     plan = full_plan(exp, tasks, strategies, ladder.rungs[0].name)  # raises on template errors
-    return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan))
+    return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan), tasks)
 
 
 def versions() -> dict[str, str]:
@@ -62,6 +65,7 @@ def open_store(res: Resolved, runs_dir: Path, run_id: Optional[str]) -> RunStore
         store = RunStore(runs_dir / new_run_id(res.exp))
         store.dir.mkdir(parents=True, exist_ok=False)
         store.write_config(config_snapshot(res))
+        write_tasks(store, res.tasks)
         return store
     store = RunStore(runs_dir / run_id if not Path(run_id).is_dir() else Path(run_id))
     if not store.exists():
@@ -69,6 +73,14 @@ def open_store(res: Resolved, runs_dir: Path, run_id: Optional[str]) -> RunStore
         raise UserError("RUN", run_id, f"no such run under {runs_dir}/; known runs: {', '.join(known[-5:]) or 'none'}")
     _check_resumable(store, res)
     return store
+
+
+def write_tasks(store: RunStore, tasks: dict[str, Task]) -> None:
+    """The generated items and exemplar pools, stored with the run: what was asked is never lost."""
+    for name, task in tasks.items():
+        lines = [json.dumps({"split": split, **item.to_dict()}, sort_keys=True)
+                 for split, items in (("eval", task.items), ("exemplar", task.exemplars)) for item in items]
+        write_atomic(store.dir / "tasks" / f"{name}.jsonl", "\n".join(lines) + "\n")
 
 
 def _check_resumable(store: RunStore, res: Resolved) -> None:

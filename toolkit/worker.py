@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def make_record(entry: Entry, rung: Rung, completion: Completion, score: Score) 
         "confidence": score.confidence, "latency_s": round(completion.latency_s, 4),
         "n_tokens": completion.n_tokens, "finish_reason": completion.finish_reason,
         "error": completion.error, "prior_key": entry.prior_key,
+        "checkpoint": rung.instruct_model if entry.request and entry.request.model_role == "instruct" else rung.model,
     }
 
 
@@ -93,7 +95,15 @@ class RungWork:
                 backend.close()
         self.set_state("done")
 
+    def checkpoint_of(self, request: Request) -> Request:
+        """A rung with no separate instruct checkpoint answers instruct requests with its only model
+        (an instruct ladder, or the embedded SmolLM2-Instruct): same engine, no second load."""
+        if request.model_role == "instruct" and not self.rung.instruct_model:
+            return replace(request, model_role="base")
+        return request
+
     def execute(self, todo: list[Entry], writer: RecordWriter, progress: Progress) -> None:
+        todo = [replace(e, request=self.checkpoint_of(e.request)) if e.request else e for e in todo]
         for entry in [e for e in todo if e.request is None]:  # the prior failed: nothing to ask
             comp = Completion(text="", status=STATUS_DEPENDENCY_FAILED, error=f"prior {entry.prior_key} failed")
             score = Score(extracted=None, correct=None, status=STATUS_DEPENDENCY_FAILED)

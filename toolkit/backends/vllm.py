@@ -8,6 +8,8 @@ Defaults: ``max_model_len`` min(2048, the model's limit), ``seed`` 0, prefix cac
 host ``gpu_memory_utilization`` 0.5 and ``VLLM_CPU_KVCACHE_SPACE`` (GiB) =
 ``$CROSSOVER_CPU_KVCACHE_GIB`` or 4 when unset.
 
+One backend serves one checkpoint: ``role`` "base" (``rung.model``) or "instruct"
+(``rung.instruct_model``); every request's ``model_role`` must match it.
 Requests never ask for prompt logprobs: in vLLM V1 such a request skips the prefix cache.
 """
 from __future__ import annotations

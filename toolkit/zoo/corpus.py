@@ -20,8 +20,9 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.
 
-Documents are packed first-fit into rows of ``seq_len`` tokens (never split across rows); the rest
-of a row is padding that carries no loss. Everything is a function of the recipe's seed, so every
+Documents are packed first-fit into rows whose length is a power of two up to ``seq_len`` (never
+split across rows), a batch holding rows of one length (:func:`batches`); the rest of a row is
+padding that carries no loss. Everything is a function of the recipe's seed, so every
 rung trains on the same token stream, cut at its own token budget.
 """
 from __future__ import annotations
@@ -56,8 +57,8 @@ DEFAULT_STRATEGY_WEIGHT = 0.5
 P_PROPOSED_RIGHT = 0.5
 #: documents hashed into the recipe hash (a probe of what the generators and templates produce)
 PROBE_DOCS = 64
-#: first-fit packing looks this far ahead in the document stream
-PACK_LOOKAHEAD = 64
+#: the shortest row length of the length buckets (see :func:`batches`)
+MIN_ROW = 512
 
 VOCAB = char_vocab()
 BOS, EOS, PAD, UNK = VOCAB["<s>"], VOCAB["</s>"], VOCAB["<pad>"], VOCAB["<unk>"]
@@ -73,8 +74,10 @@ class Recipe:
     """Everything that decides the token stream. ``seq_len`` counts BOS and EOS."""
 
     seed: int = 0
-    seq_len: int = 2048
+    seq_len: int = 6144
     max_shots: int = 8
+    #: token positions per batch (rows of one length, see :func:`batches`)
+    batch_tokens: int = 8192
     tasks: tuple[str, ...] = field(default_factory=lambda: tuple(training_tasks()))
     #: (strategy, weight) pairs; filled from STRATEGY_WEIGHTS and the registry when empty
     strategies: tuple[tuple[str, float], ...] = ()
@@ -83,7 +86,7 @@ class Recipe:
         if self.strategies:
             return self
         pairs = tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT)) for s in strategy_names())
-        return Recipe(self.seed, self.seq_len, self.max_shots, tuple(self.tasks), pairs)
+        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, tuple(self.tasks), pairs)
 
     def describe(self) -> dict[str, Any]:
         """The recipe as plain data, with what else decides the stream: the split, the generator
@@ -230,43 +233,83 @@ def encode(text: str) -> list[int]:
     return [BOS, *ids, EOS]
 
 
-def rows(recipe: Recipe, split: str = "train") -> Iterator[tuple[list[int], list[Doc]]]:
-    """Rows of exactly ``seq_len`` token ids (PAD-filled at the end) and the documents in each.
-    First-fit over a lookahead of PACK_LOOKAHEAD documents; a document is never split."""
+def bucket_lengths(seq_len: int) -> list[int]:
+    """Row lengths: powers of two from MIN_ROW up to ``seq_len`` (which is always the last)."""
+    out, n = [], MIN_ROW
+    while n < seq_len:
+        out.append(n)
+        n *= 2
+    return out + [seq_len]
+
+
+@dataclass
+class Batch:
+    """``rows`` of ``length`` token ids each (PAD-filled at the end) and the documents in them."""
+
+    length: int
+    rows: list[list[int]]
+    docs: list[Doc]
+
+    @property
+    def real_tokens(self) -> int:
+        return sum(len(d.text) + 2 for d in self.docs)
+
+
+def batches(recipe: Recipe, split: str = "train") -> Iterator[Batch]:
+    """Batches of ``recipe.batch_tokens`` token positions, each of rows of one length (a bucket).
+
+    A document goes into the first open row with room, in its own bucket (the shortest row length
+    that holds it) or a longer one, else into a new row of its own bucket; when a bucket needs a
+    new row and already holds a batch's worth, those rows are sent. Short documents thus train in
+    short rows (attention costs per token grow with the row length, so this is what makes long
+    contexts affordable on a CPU), and fill the gaps of long rows. A document is never split, so
+    every document starts right after its BOS, as at evaluation time.
+    """
     r = recipe.resolved()
-    docs = documents(r, split)
-    pending: list[tuple[list[int], Doc]] = []
-    while True:
-        while len(pending) < PACK_LOOKAHEAD:
-            d = next(docs)
-            pending.append((encode(d.text), d))
-        row: list[int] = []
-        used: list[Doc] = []
-        i = 0
-        while i < len(pending):
-            ids, d = pending[i]
-            if len(row) + len(ids) <= r.seq_len:
-                row += ids
-                used.append(d)
-                pending.pop(i)
-            else:
-                i += 1
-        yield row + [PAD] * (r.seq_len - len(row)), used
+    lengths = bucket_lengths(r.seq_len)
+    per_batch = {n: max(1, r.batch_tokens // n) for n in lengths}
+    open_rows: dict[int, list[tuple[list[int], list[Doc]]]] = {n: [] for n in lengths}
+    for d in documents(r, split):
+        ids = encode(d.text)
+        own = next(n for n in lengths if n >= len(ids))
+        placed = False
+        for n in lengths:
+            if n < own:
+                continue
+            for row, docs in open_rows[n]:
+                if len(row) + len(ids) <= n:
+                    row += ids
+                    docs.append(d)
+                    placed = True
+                    break
+            if placed:
+                break
+        if placed:
+            continue
+        if len(open_rows[own]) == per_batch[own]:
+            full, open_rows[own] = open_rows[own], []
+            yield Batch(own, [row + [PAD] * (own - len(row)) for row, _ in full],
+                        [doc for _, docs in full for doc in docs])
+        open_rows[own].append((ids, [d]))
 
 
-def shares(recipe: Recipe, n_rows: int = 64) -> dict[str, Any]:
-    """Token shares by task and by strategy, and the padding rate, over the first ``n_rows`` rows."""
+def shares(recipe: Recipe, n_batches: int = 64) -> dict[str, Any]:
+    """Token shares by task, by strategy and by row length, and the padding rate, over the first
+    ``n_batches`` batches."""
     by_task: dict[str, int] = {}
     by_strategy: dict[str, int] = {}
+    by_length: dict[int, int] = {}
     total = real = 0
-    gen = rows(recipe)
-    for _ in range(n_rows):
-        row, docs = next(gen)
-        total += len(row)
-        for d in docs:
+    gen = batches(recipe)
+    for _ in range(n_batches):
+        b = next(gen)
+        total += b.length * len(b.rows)
+        by_length[b.length] = by_length.get(b.length, 0) + b.length * len(b.rows)
+        for d in b.docs:
             by_task[d.task] = by_task.get(d.task, 0) + len(d.text) + 2
             by_strategy[d.strategy] = by_strategy.get(d.strategy, 0) + len(d.text) + 2
             real += len(d.text) + 2
-    return {"tokens": real, "padding": 1 - real / total,
+    return {"tokens": real, "padding": round(1 - real / total, 4),
             "task": {k: round(v / real, 3) for k, v in sorted(by_task.items())},
-            "strategy": {k: round(v / real, 3) for k, v in sorted(by_strategy.items())}}
+            "strategy": {k: round(v / real, 3) for k, v in sorted(by_strategy.items())},
+            "row_length": {k: round(v / total, 3) for k, v in sorted(by_length.items())}}

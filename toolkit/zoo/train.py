@@ -33,20 +33,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 from toolkit.zoo import FAMILY, ZOO_DIR
-from toolkit.zoo.corpus import PAD, VOCAB, Recipe, rows
+from toolkit.zoo.corpus import PAD, VOCAB, Recipe, batches
 from toolkit.zoo.manifest import write_manifest
 
 HEAD_DIM = 32
-#: sequence length of every rung (context window, in characters + BOS/EOS)
-SEQ_LEN = 2048
-#: exemplars per training document: 0..MAX_SHOTS
-MAX_SHOTS = 4
-#: rows per optimizer step (BATCH_ROWS * SEQ_LEN tokens, padding included)
-BATCH_ROWS = 4
+#: context window of every rung, in tokens (characters + BOS/EOS): an 8-shot prompt of every
+#: task x strategy and its generation budget fit (the longest, program_trace's 8-shot scratchpad, ~6000)
+SEQ_LEN = 6144
+#: exemplars per training document: uniform in 0..MAX_SHOTS (the default experiment shows 8)
+MAX_SHOTS = 8
+#: token positions per optimizer step (rows of one length; a 6144-token row alone)
+BATCH_TOKENS = 8192
+#: share of the budget spent warming the learning rate up
+WARMUP = 0.03
 SEED = 0
 LOG_EVERY = 5
-#: rows of held-out (eval-partition) documents for the validation loss
-VAL_ROWS = 8
+#: batches of held-out (eval-partition) documents for the held-out loss
+VAL_BATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def spec(name: str) -> Spec:
 
 
 def recipe() -> Recipe:
-    return Recipe(seed=SEED, seq_len=SEQ_LEN, max_shots=MAX_SHOTS)
+    return Recipe(seed=SEED, seq_len=SEQ_LEN, max_shots=MAX_SHOTS, batch_tokens=BATCH_TOKENS)
 
 
 def llama_config(s: Spec, seq_len: int = SEQ_LEN) -> Any:
@@ -108,11 +111,13 @@ def count_params(model: Any) -> tuple[int, int]:
     return total, total - emb
 
 
-def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+def lr_at(done: float, peak: float) -> float:
+    """The learning rate when a fraction ``done`` of the token budget is spent: linear warmup over
+    WARMUP, then cosine decay to 10% of the peak at the end of the budget."""
+    if done < WARMUP:
+        return peak * max(done, 1e-3) / WARMUP
+    progress = min(1.0, (done - WARMUP) / (1 - WARMUP))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None, threads: int = 2,
@@ -137,25 +142,23 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
-    steps = max(1, math.ceil(budget / (BATCH_ROWS * rec.seq_len)))
-    warmup = max(1, min(100, steps // 20))
     recipe_hash = rec.sha256()
-    print(f"[zoo] {s.name}: {total:,} params ({non_emb:,} non-embedding), budget {budget:,} tokens, "
-          f"{steps} steps of {BATCH_ROWS}x{rec.seq_len}, lr {s.lr}, recipe {recipe_hash[:12]}", file=log, flush=True)
+    print(f"[zoo] {s.name}: {total:,} params ({non_emb:,} non-embedding), budget {budget:,} tokens in batches "
+          f"of {BATCH_TOKENS} positions, context {rec.seq_len}, lr {s.lr}, recipe {recipe_hash[:12]}",
+          file=log, flush=True)
 
-    stream = rows(rec)
+    stream = batches(rec)
     token_hash = hashlib.sha256()
-    seen = 0  # real (non-padding) tokens trained on
+    seen = positions = step = 0  # real (non-padding) tokens trained on; positions include padding
     curve: list[dict[str, Any]] = []
     window: list[float] = []
     t0 = time.perf_counter()
-    for step in range(steps):
-        batch = [next(stream)[0] for _ in range(BATCH_ROWS)]
-        ids = torch.tensor(batch, dtype=torch.long)
-        token_hash.update(ids.numpy().astype("int16").tobytes())
+    while seen < budget:
+        batch = next(stream)
+        ids = torch.tensor(batch.rows, dtype=torch.long)
+        token_hash.update(ids.numpy().astype("<i2").tobytes())
         labels = ids.masked_fill(ids == PAD, -100)
-        seen += int((ids != PAD).sum())
-        lr = lr_at(step, steps, s.lr, warmup)
+        lr = lr_at(seen / budget, s.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -164,14 +167,17 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        seen += batch.real_tokens
+        positions += ids.numel()
+        step += 1
         window.append(float(loss.detach()))
-        if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
+        if step % LOG_EVERY == 0 or seen >= budget:
             elapsed = time.perf_counter() - t0
-            curve.append({"step": step + 1, "tokens": seen, "loss": round(sum(window) / len(window), 5),
+            curve.append({"step": step, "tokens": seen, "loss": round(sum(window) / len(window), 5),
                           "lr": round(lr, 8), "seconds": round(elapsed, 2)})
             window = []
-            if (step + 1) % (LOG_EVERY * 10) == 0 or step + 1 == steps:
-                print(f"[zoo] {s.name} step {step + 1}/{steps} tokens {seen:,} loss {curve[-1]['loss']:.4f} "
+            if step % (LOG_EVERY * 10) == 0 or seen >= budget:
+                print(f"[zoo] {s.name} step {step} tokens {seen:,}/{budget:,} loss {curve[-1]['loss']:.4f} "
                       f"lr {lr:.2e} {elapsed:.0f}s ({seen / elapsed:,.0f} tok/s)", file=log, flush=True)
     train_s = time.perf_counter() - t0
     val = validation_loss(model, rec)
@@ -201,13 +207,15 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
                        "head_dim": HEAD_DIM, "intermediate": s.intermediate, "vocab": len(VOCAB),
                        "context": rec.seq_len, "tied_embeddings": False},
             "params": total, "non_embedding_params": non_emb,
-            "train_tokens": seen, "token_budget": budget, "padded_tokens": steps * BATCH_ROWS * rec.seq_len,
+            "train_tokens": seen, "token_budget": budget, "token_positions": positions,
             "flops": 6.0 * total * seen, "flops_formula": "6 * params * train_tokens",
             "seed": SEED,
             "corpus": {"recipe_sha256": recipe_hash, "tokens_sha256": token_hash.hexdigest(),
                        "recipe": rec.describe()},
-            "training": {"steps": steps, "batch_rows": BATCH_ROWS, "seq_len": rec.seq_len, "peak_lr": s.lr,
-                         "warmup_steps": warmup, "schedule": "linear warmup, cosine to 10% of peak",
+            "training": {"steps": step, "batch_tokens": BATCH_TOKENS, "seq_len": rec.seq_len, "peak_lr": s.lr,
+                         "warmup": f"{WARMUP:.0%} of the token budget, linear",
+                         "schedule": "cosine over the token budget, to 10% of the peak",
+                         "row_lengths": "length buckets (toolkit.zoo.corpus.batches)",
                          "optimizer": "AdamW(betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1 on matrices)",
                          "grad_clip": 1.0, "precision": "bf16 autocast, fp32 master weights",
                          "threads": threads, "seconds": round(train_s, 1),
@@ -225,18 +233,20 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
 
 
 def validation_loss(model: Any, rec: Recipe) -> float:
-    """Mean loss on VAL_ROWS rows of documents built from the eval partition (never trained on)."""
+    """Mean loss per token on VAL_BATCHES batches built from the eval partition (never trained on)."""
     import torch
 
-    stream = rows(rec, split="eval")
+    stream = batches(rec, split="eval")
     model.eval()
-    losses = []
+    total = count = 0.0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for _ in range(VAL_ROWS // 2):
-            ids = torch.tensor([next(stream)[0] for _ in range(2)], dtype=torch.long)
-            losses.append(float(model(input_ids=ids, labels=ids.masked_fill(ids == PAD, -100)).loss))
+        for _ in range(VAL_BATCHES):
+            ids = torch.tensor(next(stream).rows, dtype=torch.long)
+            n = float((ids[:, 1:] != PAD).sum())
+            total += float(model(input_ids=ids, labels=ids.masked_fill(ids == PAD, -100)).loss) * n
+            count += n
     model.train()
-    return sum(losses) / len(losses)
+    return total / count
 
 
 def _fix_model_max_length(model_dir: Path, seq_len: int) -> None:

@@ -79,9 +79,10 @@ def _header(report: dict, console: Console) -> None:
         console.print(Text(f"{conf}% intervals: percentile bootstrap over items, "
                            f"{boot.get('resamples')} resamples, seed {boot.get('seed')}", style="dim"))
     if meta.get("synthetic"):
-        console.print(Text("Synthetic model family: trained by Crossover, not a published model "
-                           "series; read its crossover as a property of this toy ladder.",
-                           style="bold yellow"))
+        console.print(Text("Synthetic model family: tiny models trained by Crossover on its own task "
+                           "generators (evaluation items held out), not a published model series. It shows "
+                           "how strategies behave across size on tasks the models were trained on, not how "
+                           "large language models behave.", style="bold yellow"))
 
 
 def _rung_table(report: dict) -> Table:

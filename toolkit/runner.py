@@ -57,7 +57,10 @@ def versions() -> dict[str, str]:
 
 def new_run_id(exp: Experiment) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{'-'.join(exp.strategies)[:40]}"
+    label = "-".join(exp.strategies)
+    if len(label) > 32:  # keep ids short enough to type: the full list is in config.yaml
+        label = f"{exp.strategies[0]}-and-{len(exp.strategies) - 1}-more"
+    return f"{stamp}-{label}"
 
 
 def open_store(res: Resolved, runs_dir: Path, run_id: Optional[str]) -> RunStore:

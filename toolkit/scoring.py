@@ -11,6 +11,14 @@ ASCII; U+2212 read as minus; thousands commas, "$" and a trailing "." dropped; t
 is accepted. Text is compared after stripping quotes, punctuation, markdown markers and
 whitespace, and lowercasing (Kojima et al. 2022's cleansing for last letters).
 
+A task spec may give answer type ``regex``: an :class:`AnswerRegex` (a ``str`` equal to "regex", so every
+comparison with the other types keeps working) carrying a pattern with one capturing group. It
+parses the answer span like the other types do: group 1 of the pattern's first match in the text after
+"The answer is" (on that line, at most MAX_SPAN characters) is the answer, compared as text. The
+pattern is checked when the task loads (:func:`check_regex`: length, one group, no nested
+quantifiers or backreferences) and, when the ``regex`` module is installed, every search also runs
+under a timeout; it only ever sees a bounded span.
+
 The answer's character span and the generated tokens' logprobs give the probability the model put on
 its own answer (standard calibration, Kadavath et al. 2022) and a target's log-probability
 (Schaeffer et al. 2023's continuous metric), with no prompt logprobs (vLLM V1 skips the prefix
@@ -22,7 +30,7 @@ import math
 import re
 import unicodedata
 from decimal import Decimal, localcontext
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 #: only this many trailing characters are searched (a 1 MB run-on completion costs as much as 16 KB)
 MAX_SCAN = 16_384
@@ -127,6 +135,117 @@ def _text_in(span: str) -> tuple[Optional[str], Optional[Span]]:
     return cleaned, _positions(first, nfkc, at, at + len(cleaned))
 
 
+# --- answer type "regex" ---------------------------------------------------------------------------
+#: longest pattern accepted
+MAX_PATTERN = 200
+#: seconds one search may take (with the ``regex`` module; plain ``re`` relies on check_regex alone)
+REGEX_TIMEOUT_S = 0.05
+
+try:  # the `regex` module has search timeouts; fall back to re (patterns are vetted either way)
+    import regex as _regex_mod  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    _regex_mod = None
+
+
+class AnswerRegex(str):
+    """Answer type "regex" with its pattern: ``AnswerRegex(r"#### (\\d+)") == "regex"``."""
+
+    pattern: str
+
+    def __new__(cls, pattern: str) -> "AnswerRegex":
+        obj = super().__new__(cls, "regex")
+        obj.pattern = pattern
+        return obj
+
+    def __getnewargs__(self) -> tuple[str]:  # type: ignore[override]
+        return (self.pattern,)
+
+    def __repr__(self) -> str:
+        return f"AnswerRegex({self.pattern!r})"
+
+
+def _nested_repeat(tree: Any, inside: bool = False) -> Optional[str]:
+    """Why a parsed ``re`` pattern risks catastrophic backtracking, or None."""
+    import re._constants as c  # type: ignore[import-not-found]
+    for op, arg in tree:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            lo, hi, body = arg
+            if inside and hi > 1:
+                return "a quantifier inside a repeated group (e.g. (a+)+)"
+            why = _nested_repeat(body, inside or hi > 1)
+            if why:
+                return why
+        elif op == c.BRANCH:
+            if inside:
+                return "an alternation inside a repeated group (e.g. (a|ab)*)"
+            for branch in arg[1]:
+                why = _nested_repeat(branch, inside)
+                if why:
+                    return why
+        elif op in (c.SUBPATTERN, c.ATOMIC_GROUP):
+            why = _nested_repeat(arg[-1], inside)
+            if why:
+                return why
+        elif op in (c.GROUPREF, c.GROUPREF_EXISTS):
+            return "a backreference"
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            why = _nested_repeat(arg[1], inside)
+            if why:
+                return why
+    return None
+
+
+def check_regex(pattern: object) -> Optional[str]:
+    """None when ``pattern`` is an acceptable answer regex, else why not (for a one-line error)."""
+    import re._parser as sre_parse  # type: ignore[import-not-found]
+    if not isinstance(pattern, str) or not pattern:
+        return "give a non-empty pattern"
+    if len(pattern) > MAX_PATTERN:
+        return f"the pattern is longer than {MAX_PATTERN} characters"
+    try:
+        compiled = re.compile(pattern)
+        tree = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError) as e:
+        return f"not a valid regular expression ({e})"
+    if compiled.groups != 1:
+        return f"the pattern must have exactly one capturing group (the answer), it has {compiled.groups}; " \
+               "use (?:...) for the others"
+    why = _nested_repeat(list(tree))
+    return f"the pattern risks catastrophic backtracking: {why}" if why else None
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled(pattern: str) -> Any:
+    if pattern not in _COMPILED:
+        _COMPILED[pattern] = (_regex_mod or re).compile(pattern)
+    return _COMPILED[pattern]
+
+
+def _regex_matches(pattern: str, text: str) -> list[Any]:
+    """Matches of ``pattern`` in ``text`` (empty on a timeout: extraction stays total)."""
+    if check_regex(pattern) is not None:
+        return []
+    compiled = _compiled(pattern)
+    try:
+        if _regex_mod is not None:
+            return list(compiled.finditer(text, timeout=REGEX_TIMEOUT_S))
+        return list(compiled.finditer(text))
+    except TimeoutError:
+        return []
+
+
+def _regex_in(span: str, answer_type: AnswerRegex) -> tuple[Optional[str], Optional[Span]]:
+    for m in _regex_matches(answer_type.pattern, span[:MAX_SPAN]):
+        value = m.group(1)
+        if value and value.strip():
+            lead = len(value) - len(value.lstrip())
+            value = value.strip()
+            return value, (m.start(1) + lead, m.start(1) + lead + len(value))
+    return None, None
+
+
 def _choice_in(span: str) -> tuple[Optional[str], Optional[Span]]:
     nfkc = unicodedata.normalize("NFKC", span)
     m = _CHOICE.search(nfkc)
@@ -137,8 +256,10 @@ _PARSERS = {"number": _number_in, "text": _text_in, "choice": _choice_in}
 
 
 def parse_answer(span: str, answer_type: str) -> tuple[Optional[str], Optional[Span]]:
-    """The first answer of ``answer_type`` in ``span`` (a number, a letter A-H, or a text up to the
-    first sentence end) and where it sits; ``(None, None)`` when there is none."""
+    """The first answer of ``answer_type`` in ``span`` (a number, a letter A-H, a text up to the
+    first sentence end, or a regex's group) and where it sits; ``(None, None)`` when there is none."""
+    if isinstance(answer_type, AnswerRegex):
+        return _regex_in(span, answer_type)
     return _PARSERS.get(answer_type, _text_in)(span)
 
 
@@ -201,6 +322,12 @@ def extract_last(text: object, answer_type: str) -> tuple[Optional[str], str, Op
             pattern = _NUMBER
         elif answer_type == "choice":
             pattern = _BRACKETED if _BRACKETED.search(tail) else _CHOICE
+        elif isinstance(answer_type, AnswerRegex):
+            found = [m for m in _regex_matches(answer_type.pattern, tail) if (m.group(1) or "").strip()]
+            if not found:
+                return None, RULE_NONE, None
+            m = found[-1]
+            return m.group(1).strip(), RULE_LAST, (base + m.start(1), base + m.end(1))
         else:
             pattern = _QUOTED
         last = None

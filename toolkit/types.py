@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Optional
 
-AnswerType = Literal["number", "text", "choice"]
+#: "regex" comes from task specs only, as a ``toolkit.scoring.AnswerRegex`` carrying its pattern
+AnswerType = Literal["number", "text", "choice", "regex"]
 
 #: record statuses: ok, no_answer and truncated are scored (the last two as wrong, their rates reported);
 #: failures (engine_error, render_error, ...) are never scored and are counted apart.

@@ -44,6 +44,20 @@ def wait_for_first_records(runs: Path, proc, timeout=400) -> Path:
     pytest.fail("no record was written before the run ended")
 
 
+def assert_worker_group_dies(run: Path, timeout=30):
+    """The worker (own session) and vLLM's engine processes must not outlive a SIGKILLed supervisor."""
+    pgid = int((run / "rungs" / "tiny" / "worker.pgid").read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(pgid, signal.SIGKILL)
+    pytest.fail("the worker's process group outlived the supervisor")
+
+
 def test_real_vllm_run_interrupted_then_resumed(tmp_path):
     cmd, env = setup_run(tmp_path)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -52,7 +66,7 @@ def test_real_vllm_run_interrupted_then_resumed(tmp_path):
     # few_shot requests (24 tokens) finish long before cot's (hundreds): kill while cot is generating.
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run(["pkill", "-9", "-f", f"toolkit.worker {run}"])  # the worker has its own session
+    assert_worker_group_dies(run)
     before = load_records(run / "records.jsonl")
     total = 2 * 2 * N
     assert 0 < len(before) < total, "the kill should land mid-rung"

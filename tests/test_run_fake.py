@@ -118,9 +118,7 @@ def test_resume_after_hard_kill_redoes_nothing(tmp_path):
     run = _wait_for_records(tmp_path, 70)
     os.killpg(proc.pid, signal.SIGKILL)  # parent and worker die at once, mid-rung
     proc.wait()
-    for w in (run / "rungs").rglob("status.json"):
-        pass
-    _kill_stray_workers(run)
+    _assert_workers_die(run)
     before = load_records(run / "records.jsonl")
     assert 0 < len(before) < len(golden)
 
@@ -152,11 +150,12 @@ def _wait_for_records(tmp_path, count, timeout=60):
     pytest.fail("the run never wrote records")
 
 
-def _kill_stray_workers(run):
-    """The worker runs in its own session; a hard kill of the parent leaves it: kill it too."""
-    out = subprocess.run(["pgrep", "-f", f"toolkit.worker {run}"], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def _assert_workers_die(run, timeout=20):
+    """The worker runs in its own session: it must notice its supervisor's death and end its group."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["pgrep", "-f", f"toolkit.worker {run}"], capture_output=True, text=True).stdout
+        if not out.split():
+            return
+        time.sleep(0.1)
+    pytest.fail("a rung worker outlived its supervisor")

@@ -66,6 +66,35 @@ def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
 
 
+def kill_stale_group(pgid_file: Path) -> None:
+    """A previous attempt's worker group that outlived its supervisor (a hard kill) is ended before
+    the rung runs again, so two engines never compete for one model's memory."""
+    try:
+        pgid = int(pgid_file.read_text())
+    except (OSError, ValueError):
+        return
+    members = [p for p in Path("/proc").glob("[0-9]*") if _pgid(p) == pgid]
+    if any(b"toolkit.worker" in _cmdline(p) or b"VLLM" in _cmdline(p) for p in members):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _pgid(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _cmdline(proc_dir: Path) -> bytes:
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _deadline(state: str, started: float, state_since: float, last_change: float,
               limits: Limits) -> Optional[str]:
     now = time.monotonic()
@@ -111,13 +140,14 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> R
     for stale in ("status.json", "progress.json"):
         (rdir / stale).unlink(missing_ok=True)
     log = rdir / "worker.log"
+    kill_stale_group(rdir / "worker.pgid")
     started = time.monotonic()
     proc = _spawn(store, rung.name, log)
-    hung = _watch(proc, rdir, rung.name, limits, console, started)
-    if hung:
-        _kill_group(proc)
-    else:
-        _kill_group(proc, grace=2.0)  # reap any engine children the worker left behind
+    (rdir / "worker.pgid").write_text(str(proc.pid))
+    try:
+        hung = _watch(proc, rdir, rung.name, limits, console, started)
+    finally:  # also on Ctrl-C: the worker's own session would not get the terminal's SIGINT
+        _kill_group(proc, grace=10.0 if proc.poll() is None else 2.0)
     status = read_json(rdir / "status.json", {}) or {}
     wall = time.monotonic() - started
     if proc.returncode == 0 and status.get("state") == "done":

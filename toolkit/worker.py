@@ -8,6 +8,8 @@ worker, from the first pass's stored records.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 import traceback
@@ -139,8 +141,23 @@ class RungWork:
         return self.backends[role]
 
 
+def die_with_parent() -> None:
+    """If the supervisor dies (even by SIGKILL), take the whole process group down with us: vLLM's
+    engine processes would otherwise live on as orphans holding the model's memory."""
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgrp(), signal.SIGKILL))
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the supervisor's own kill still applies
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
     store, rung = RunStore(Path(argv[0])), argv[1]
+    if os.getpgrp() == os.getpid():  # started by the supervisor in a session of its own
+        die_with_parent()
     try:
         RungWork(store, rung).run()
         return 0

@@ -1,6 +1,7 @@
 # Crossover — `make run STRATEGY=cot` is the main job, `make test` the tests.
 # Variables: STRATEGY (comma list; the baseline is always added), BASELINE, MODELS (ladder name or YAML
-# path), TASKS (comma list), N (items per task), SEED, EXEMPLAR_SEEDS, RUN (a run id to resume or report).
+# path), TASKS (comma list or task YAML paths), N (items per task), SEED, EXEMPLAR_SEEDS (comma list),
+# RUN (a run id to resume or report), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B.
 PY      := .venv/bin/python
 STAMP   := .venv/.crossover-setup
 export HF_HUB_OFFLINE ?= 1
@@ -11,7 +12,7 @@ RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE))
 	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN))
 
-.PHONY: setup run report render test unit integration golden clean-runs
+.PHONY: setup run report compare validate render test unit integration golden clean-runs
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh
@@ -22,10 +23,16 @@ run: $(STAMP)
 	@$(PY) -m toolkit run $(RUN_ARGS)
 
 report: $(STAMP)
-	@$(PY) -m toolkit report $(RUN)
+	@$(PY) -m toolkit report $(RUN) $(call opt,--axis,$(AXIS)) $(call opt,--png,$(PNG))
+
+compare: $(STAMP)
+	@$(PY) -m toolkit compare $(RUN_A) $(RUN_B)
+
+validate: $(STAMP)
+	@$(PY) -m toolkit.validate
 
 render: $(STAMP)
-	@$(PY) -m toolkit render --task $(or $(TASK),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)
+	@$(PY) -m toolkit render --task $(or $(TASK),$(TASKS),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra

@@ -166,8 +166,8 @@ def test_json_report_has_no_nan_and_round_trips():
                           rungs=rungs, meta=meta)
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
-    assert set(report) == {"meta", "rungs", "cells", "paired", "crossovers", "calibration",
-                           "calibration_verdicts", "failures"}
+    assert set(report) == {"meta", "rungs", "axes", "cells", "paired", "crossovers", "emergence", "mirage",
+                           "exemplar_seeds", "calibration", "calibration_verdicts", "failures"}
     assert report["calibration"] == []  # no P(True) strategy in these records
     assert report["meta"]["baseline"] == "few_shot" and report["meta"]["run_id"] == "r1"
     assert [r["n_records"] for r in report["rungs"]] == [80, 80, 80, 80]
@@ -197,3 +197,107 @@ def test_multiple_choice_grade_beside_generation_accuracy():
     c = cells(records_frame(rows), BOOT).set_index("task")
     assert c.loc["choice", "accuracy"] == pytest.approx(0.2) and c.loc["choice", "mc_accuracy"] == pytest.approx(3 / 8)
     assert c.loc["free", "mc_accuracy"] is None or math.isnan(c.loc["free", "mc_accuracy"])
+
+
+# --- calibrated rule, failed rungs, too few items, exemplar seeds, two runs -----------------------
+
+def test_crossover_needs_only_the_entry_rung_significant_on_its_own():
+    # n=200 per rung; from s1.7b on the strategy is 9-10 points ahead on a varied set of items
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, (model, params) in enumerate(LADDER):
+        base = rng.random(300) < 0.3
+        lift = (rng.random(300) < 0.14) & ~base if k >= 2 else np.zeros(300, bool)
+        for s, vals in (("few_shot", base), ("cot", base | lift)):
+            rows += [{"task": "t", "strategy": s, "model": model, "params": params, "item_id": i,
+                      "correct": bool(v)} for i, v in enumerate(vals)]
+    v = verdict(pd.DataFrame(rows))
+    assert (v["verdict"], v["model"]) == ("crossover", "s1.7b")
+
+
+def test_failed_rung_is_excluded_from_the_verdict_with_a_note():
+    df = table({"few_shot": [0, 0, 0.2, 0.2], "cot": [0, 0, 0.8, 0.8]})
+    rungs = [{"name": m, "params": p, "status": "done"} for m, p in LADDER]
+    rungs[2].update(status="failed", cause="killed")
+    v = crossovers(df, "few_shot", BOOT, rungs=rungs).iloc[0]
+    assert (v["verdict"], v["model"]) == ("crossover", "s7b")  # s1.7b failed: its records say nothing
+    report = build_report(df.to_dict("records"), baseline="few_shot", bootstrap=BOOT, rungs=rungs, meta={})
+    x = report["crossovers"][0]
+    assert "s1.7b ✗ failed (killed)" in x["note"] and x["excluded"][0]["reason"] == "failed"
+
+
+def test_a_rung_that_never_ran_is_named_in_the_note():
+    df = table({"few_shot": [0, 0, 0.2], "cot": [0, 0, 0.8]}, rungs=LADDER[:3])
+    rungs = [{"name": m, "params": p, "status": "done"} for m, p in LADDER[:3]]
+    rungs.append({"name": "s7b", "params": 7_000_000_000, "status": "not_run"})
+    report = build_report(df.to_dict("records"), baseline="few_shot", bootstrap=BOOT, rungs=rungs, meta={})
+    assert "s7b ✗ not run" in report["crossovers"][0]["note"]
+
+
+def test_too_few_items_say_so_instead_of_a_verdict():
+    v = verdict(table({"few_shot": [0, 0, 0.2, 0.2], "cot": [0, 0, 0.8, 0.8]}, n=12))
+    assert v["verdict"] == "too_few_items" and v["model"] is None
+    # one thin rung is left out; the others still decide
+    df = table({"few_shot": [0, 0, 0.2, 0.2], "cot": [0, 0, 0.8, 0.8]}, n=60)
+    df = df[~((df["model"] == "s135m") & (df["item_id"].str[1:].astype(int) >= 10))]
+    report = build_report(df.to_dict("records"), baseline="few_shot", bootstrap=BOOT, rungs=[], meta={})
+    x = report["crossovers"][0]
+    assert (x["verdict"], x["model"]) == ("crossover", "s1.7b") and "too few items" in x["note"]
+
+
+def test_exemplar_seeds_give_mean_and_sd_per_cell():
+    rows = []
+    for seed, k in ((0, 10), (1, 20), (2, 30)):  # 10, 20, 30 of 100 items right under the three seeds
+        rows += [{"task": "t", "strategy": "few_shot", "model": "m", "params": 1, "item_id": i,
+                  "exemplar_seed": seed, "correct": i < k} for i in range(100)]
+    c = cells(pd.DataFrame(rows), BOOT).iloc[0]
+    assert c["n_seeds"] == 3 and c["seed_sd"] == pytest.approx(0.1) and c["accuracy"] == pytest.approx(0.2)
+    assert c["n"] == 300 and c["n_items"] == 100
+    report = build_report(rows, baseline="few_shot", bootstrap=BOOT, rungs=[], meta={})
+    assert report["exemplar_seeds"]["seeds"] == [0, 1, 2]
+    (s,) = report["exemplar_seeds"]["cells"]
+    assert s["accuracy_by_seed"] == {"0": 0.1, "1": 0.2, "2": 0.3} and s["sd"] == pytest.approx(0.1)
+
+
+def test_paired_interval_and_verdict_come_from_one_bootstrap():
+    df = table({"few_shot": [0.2, 0.2, 0.2, 0.2], "cot": [0.2, 0.2, 0.5, 0.6]})
+    p = paired(df, "few_shot", BOOT)
+    v = verdict(df)
+    at = p[p["model"] == v["model"]].iloc[0]
+    assert at["ci_low"] > 0 and at["p_not_ahead"] <= 0.025
+    assert p["n_items"].tolist() == [200] * 4
+
+
+def _two_runs(shift: float, names_b=None):
+    a = table({"few_shot": [0.1, 0.2, 0.3, 0.4], "cot": [0.1, 0.2, 0.5, 0.7]}, n=100)
+    b = table({"few_shot": [0.1, 0.2, 0.3, 0.4], "cot": [0.1, 0.2 + shift, 0.5 + shift, 0.7 + shift]}, n=100,
+              rungs=names_b or LADDER)
+    return a.to_dict("records"), b.to_dict("records")
+
+
+def test_compare_runs_pairs_by_rung_name():
+    from toolkit.compare import compare_runs
+    a, b = _two_runs(0.2)
+    out = compare_runs(a, b, BOOT)
+    assert out["match"] == "rung name"
+    rows = {(r["strategy"], r["rung"]): r for r in out["rows"]}
+    top = rows[("cot", "s7b")]
+    assert top["paired"] and top["n_pairs"] == 100 and top["diff"] == pytest.approx(0.2)
+    assert top["ci_low"] > 0
+    assert rows[("few_shot", "s7b")]["diff"] == 0
+
+
+def test_compare_runs_by_position_when_ladders_differ_and_never_pairs_different_questions():
+    from toolkit.compare import compare_runs
+    other = [("o1", 1_000_000), ("o2", 2_000_000), ("o3", 3_000_000), ("o4", 4_000_000)]
+    a, b = _two_runs(0.1, names_b=other)
+    rungs_b = [{"name": m, "params": p, "status": "done"} for m, p in other]
+    out = compare_runs(a, b, BOOT, rungs_b=rungs_b)
+    assert out["match"] == "rung position"
+    r = next(x for x in out["rows"] if x["strategy"] == "cot" and x["rung"] == "#4")
+    assert (r["model_a"], r["model_b"], r["paired"]) == ("s7b", "o4", True)
+    # the same ids, but the runs stored different questions under them: no pairs, an unpaired difference
+    items_a = {("arith", f"q{i}"): f"a{i}" for i in range(100)}
+    items_b = {("arith", f"q{i}"): f"b{i}" for i in range(100)}
+    out = compare_runs(a, b, BOOT, rungs_b=rungs_b, items_a=items_a, items_b=items_b)
+    assert all(not x["paired"] and x["n_pairs"] == 0 and x["ci_low"] is None for x in out["rows"])

@@ -73,7 +73,10 @@ def test_real_vllm_run_interrupted_then_resumed(tmp_path):
 
     p = subprocess.run(cmd + ["--run", run.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    after = load_records(run / "records.jsonl")
+    everything = load_records(run / "records.jsonl")
+    (ppl,) = [r for r in everything if r["strategy"] == "__perplexity__"]  # the rung's perplexity axis
+    assert ppl["status"] == "ok" and ppl["metrics"]["perplexity"] > 1
+    after = [r for r in everything if r["strategy"] != "__perplexity__"]
     assert len(after) == len({r["key"] for r in after}) == total
     assert after[: len(before)] == before  # finished records kept as they were, not redone
     for r in after:

@@ -117,3 +117,18 @@ def test_no_other_jinja_environment():
             if path.name == "prompting.py" and path.parent.name == "toolkit":
                 continue
             assert not bad.search(path.read_text(encoding="utf-8")), f"{path} builds its own Jinja environment"
+
+
+@pytest.mark.parametrize("source", ["{{ 'a' * 10**9 }}", "{{ 'ab' * 900000 }}", "{{ 9 ** 99999 }}", "{{ [1] * 2000000 }}"])
+def test_sandbox_caps_huge_products(source):
+    from toolkit.prompting import render_string
+
+    with pytest.raises(Exception) as e:
+        render_string(source)
+    assert "too large" in str(e.value) or "larger than" in str(e.value)
+
+
+def test_small_products_still_work():
+    from toolkit.prompting import render_string
+
+    assert render_string("{{ 'ab' * 3 }}{{ 2 ** 3 }}{{ 3 * 4 }}") == "ababab812"

@@ -170,3 +170,51 @@ def test_many_strategies_split_into_tables_that_fit():
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "Task gsm8k (1)" in text and "Task gsm8k (2)" in text
     assert text.count("(base)") == 2 and all(s in text for s in extra)
+
+
+def with_emergence() -> dict:
+    report = make_report()
+    report["emergence"] = [
+        {"task": "gsm8k", "strategy": "few_shot", "verdict": "flat", "model": None, "params": None,
+         "random_baseline": 0.0, "note": None, "excluded": []},
+        {"task": "gsm8k", "strategy": "cot", "verdict": "emergent", "model": "toy-1.7b", "params": 1_700_000_000,
+         "random_baseline": 0.0, "note": "toy-7b ✗ failed (killed)",
+         "excluded": [{"model": "toy-7b", "reason": "failed", "note": "toy-7b ✗ failed (killed)"}]},
+        {"task": "gsm8k", "strategy": "least_to_most", "verdict": "too_few_items", "model": None, "params": None,
+         "random_baseline": 0.0, "note": "too few items", "excluded": [
+             {"model": "toy-135m", "reason": "too_few_items", "note": "toy-135m: too few items (8 < 20)"}]}]
+    report["mirage"] = [
+        {"task": "gsm8k", "strategy": "cot", "metric": "edit_similarity", "verdict": "mirage", "model": "toy-1.7b",
+         "params": 1_700_000_000, "em_share": 1.0, "cont_share": 0.3},
+        {"task": "gsm8k", "strategy": "few_shot", "metric": "edit_similarity", "verdict": "no_jump"}]
+    report["meta"] = {**META, "random_baselines": {"gsm8k": 0.0}}
+    return report
+
+
+def test_emergence_table_with_the_mirage_column_fits_80_columns():
+    text = rendered(with_emergence())
+    for needle in ("Emergence (Wei et al.)", "mirage (EM vs", "emergent", "at toy-1.7b (1.7B)",
+                   "mirage? EM jump at", "is smooth", "no EM jump", "too few items", "excl. toy-7b ✗",
+                   "random 0%", "gsm8k: accuracy % vs parameters"):
+        assert needle in text, needle
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_failed_rung_is_marked_in_the_task_table_and_the_plot():
+    text = rendered(make_report())
+    assert "✗ failed" in text and "7B✗" in text
+
+
+def test_thin_cell_says_too_few_items_instead_of_a_difference():
+    report = make_report()
+    for c in report["cells"]:
+        if c["strategy"] == "cot" and c["model"] == "toy-135m":
+            c.update(n=8, n_items=8)
+    text = rendered(report)
+    assert "too few items" in text
+
+
+def test_plots_can_be_left_out():
+    console = Console(width=80, record=True, color_system=None)
+    render_report(make_report(), console, plots=False)
+    assert "accuracy % vs" not in console.export_text()

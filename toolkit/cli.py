@@ -1,4 +1,4 @@
-"""``python -m toolkit run | report | render | strategies | tasks | models`` — thin on purpose."""
+"""``python -m toolkit run | report | compare | render | strategies | tasks | models`` — thin on purpose."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +18,7 @@ RUNS = ROOT / "runs"
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other user error
-        raise UserError("arguments", " ".join(sys.argv[1:]), f"{message}; see `python -m toolkit {self.prog.split()[-1]} --help`")
+        raise UserError("arguments", " ".join(sys.argv[1:]), f"{message}; see `python -m {self.prog} --help`")
 
 
 def _csv(text: Optional[str]) -> Optional[list[str]]:
@@ -58,16 +58,57 @@ def find_run(ref: Optional[str], runs_dir: Path) -> Path:
 
 
 def cmd_report(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.axes import check_axis
     from toolkit.report import render_report, report_json
     from toolkit.runner import write_report
     from toolkit.store import RunStore
 
     run_dir = find_run(a.run_dir, Path(a.runs_dir))
-    report = write_report(RunStore(run_dir))  # rebuilt from records: a report is never stale
+    report = write_report(RunStore(run_dir), axis=a.axis)  # rebuilt from records: a report is never stale
+    if a.axis:
+        check_axis(report, a.axis)
     if a.json:
         sys.stdout.write(report_json(report) + "\n")
     else:
-        render_report(report, console)
+        render_report(report, console, axis=a.axis)
+    if a.png:
+        from toolkit.plot import write_png
+        print(f"figure: {write_png(report, _png_path(a.png), axis=a.axis)}", file=sys.stderr if a.json else sys.stdout)
+    return 0
+
+
+def _png_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise UserError("--png", text, "give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise UserError("--png", text, f"no such directory {path.parent}; create it or choose another path")
+    return path
+
+
+def cmd_compare(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.compare import compare_runs
+    from toolkit.config import Experiment
+    from toolkit.report import render_comparison, report_json
+    from toolkit.runner import build_run_report, item_keys
+    from toolkit.store import RunStore, read_json
+
+    runs = [find_run(ref, Path(a.runs_dir)) for ref in (a.run_a, a.run_b)]
+    stores = [RunStore(r) for r in runs]
+    reports = [build_run_report(st) for st in stores]
+    boot = Experiment.model_validate(stores[0].read_config()["experiment"]).bootstrap
+    cmp = compare_runs(stores[0].records(), stores[1].records(), boot,
+                       rungs_a=read_json(runs[0] / "rungs.json", []) or [],
+                       rungs_b=read_json(runs[1] / "rungs.json", []) or [],
+                       items_a=item_keys(runs[0]), items_b=item_keys(runs[1]))
+    cmp["runs"] = [{"label": label, "run_id": st.run_id, "ladder": rep["meta"].get("ladder"),
+                    "baseline": rep["meta"].get("baseline"), "crossovers": rep.get("crossovers", []),
+                    "emergence": rep.get("emergence", [])}
+                   for label, st, rep in zip("AB", stores, reports)]
+    if a.json:
+        sys.stdout.write(report_json(cmp) + "\n")
+    else:
+        render_comparison(cmp, console)
     return 0
 
 
@@ -96,12 +137,59 @@ def cmd_strategies(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_tasks(a: argparse.Namespace, console: Console) -> int:
+    action = getattr(a, "tasks_cmd", None) or "list"
+    if action == "new":
+        from toolkit.tasks.scaffold import new_task
+        files = new_task(a.name, a.dir)
+        for f in files:
+            console.print(f"wrote {f}", highlight=False)
+        console.print(f"next: edit them, then `python -m toolkit tasks validate {files[0]}` and "
+                      f"`make run STRATEGY=cot TASKS={files[0]}`", highlight=False)
+        return 0
+    if action == "validate":
+        return _validate_tasks(a.files, a.shots, console)
+    if action == "import":
+        from toolkit.tasks.scaffold import import_lmeval
+        text = import_lmeval(a.file, a.out)
+        if a.out:
+            console.print(f"wrote {a.out}; check it with `python -m toolkit tasks validate {a.out}`", highlight=False)
+        else:
+            sys.stdout.write(text)
+        return 0
     from toolkit.tasks import TASKS, load_task
     table = Table("task", "answer", "random", "description")
     for name in TASKS.names():
         t = load_task(name, 1, 0)
         table.add_row(name, t.answer_type, f"{t.random_baseline:.2f}", t.description)
     console.print(table)
+    console.print("your own data: `python -m toolkit tasks new NAME` (docs/tasks.md)", highlight=False)
+    return 0
+
+
+def _validate_tasks(files: list[str], shots: int, console: Console) -> int:
+    """Every problem on stdout as file:line (one per line); the first, with the count, is the error."""
+    from toolkit.tasks.loaders import SpecError
+    from toolkit.tasks.scaffold import validate_file
+    first: Optional[UserError] = None
+    for f in files:
+        try:
+            check = validate_file(f, shots)
+        except UserError as e:
+            problems = e.problems if isinstance(e, SpecError) else [e]
+            for p in problems:
+                sys.stdout.write(f"{p.line()}\n")
+            first = first or e
+            continue
+        console.print(check.summary, highlight=False, soft_wrap=True, markup=False)
+        ready = ", ".join(n for n, ok, _ in check.strategies if ok)
+        console.print(f"  strategies ready: {ready}", highlight=False, soft_wrap=True, markup=False)
+        for n, ok, why in check.strategies:
+            if not ok:
+                console.print(f"  {n}: not runnable — {why}", highlight=False, soft_wrap=True, markup=False)
+        for text in check.notes:
+            console.print(f"  note: {text}", highlight=False, soft_wrap=True, markup=False)
+    if first is not None:
+        raise first
     return 0
 
 
@@ -132,7 +220,7 @@ def parser() -> Parser:
     r.add_argument("--strategy", help="comma list; the baseline is always added")
     r.add_argument("--baseline")
     r.add_argument("--models", help="ladder name (configs/models/) or YAML path")
-    r.add_argument("--tasks", help="comma list")
+    r.add_argument("--tasks", help="comma list of built-in tasks and/or task spec YAML paths")
     r.add_argument("--n", type=int, help="items per task")
     r.add_argument("--seed", type=int)
     r.add_argument("--exemplar-seeds", help="comma list of exemplar seeds")
@@ -140,29 +228,58 @@ def parser() -> Parser:
     rep = sub.add_parser("report", help="print a run's report (default: the latest run)")
     rep.add_argument("run_dir", nargs="?")
     rep.add_argument("--json", action="store_true")
+    rep.add_argument("--axis", choices=("params", "flops", "perplexity"), help="scale axis of the plots "
+                     "(default params)")
+    rep.add_argument("--png", metavar="FILE", help="also write the figure to FILE (.png, matplotlib)")
+    cmp = sub.add_parser("compare", help="two runs side by side, paired where their items match")
+    cmp.add_argument("run_a")
+    cmp.add_argument("run_b")
+    cmp.add_argument("--json", action="store_true")
     rd = sub.add_parser("render", help="print rendered prompts without loading a model")
-    rd.add_argument("--task", required=True)
+    rd.add_argument("--task", required=True, help="a built-in task or a task spec YAML path")
     rd.add_argument("--strategy", required=True)
     rd.add_argument("--n", type=int, default=2)
     rd.add_argument("--shots", type=int, default=8)
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--exemplar-seed", type=int, default=0)
     sub.add_parser("strategies", help="list strategies")
-    sub.add_parser("tasks", help="list built-in tasks")
+    t = sub.add_parser("tasks", help="list built-in tasks; new / validate / import task specs (docs/tasks.md)")
+    tsub = t.add_subparsers(dest="tasks_cmd", parser_class=Parser)
+    tsub.add_parser("list", help="list built-in tasks")
+    tn = tsub.add_parser("new", help="scaffold NAME/task.yaml with a two-line data example")
+    tn.add_argument("name")
+    tn.add_argument("--dir", help="folder to write (default: ./NAME)")
+    tv = tsub.add_parser("validate", help="check task files and their data without a model")
+    tv.add_argument("files", nargs="+")
+    tv.add_argument("--shots", type=int, default=8, help="exemplars per prompt to check (default 8)")
+    ti = tsub.add_parser("import", help="convert an lm-evaluation-harness task YAML to a Crossover task spec")
+    ti.add_argument("file")
+    ti.add_argument("--out", help="write the spec here (default: print it)")
     m = sub.add_parser("models", help="list model ladders, or one ladder's rungs")
     m.add_argument("ladder", nargs="?")
     return p
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "render": cmd_render, "strategies": cmd_strategies,
+COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "render": cmd_render, "strategies": cmd_strategies,
             "tasks": cmd_tasks, "models": cmd_models}
+
+
+def _print_notes() -> None:
+    """Notes from task specs (docs/tasks.md), after the command: an error stays one line."""
+    import sys as _sys
+    if "toolkit.tasks" in _sys.modules:
+        from toolkit.tasks import take_notes
+        for text in take_notes():
+            print(f"note: {text}", file=sys.stderr)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     console = Console()
     try:
         a = parser().parse_args(argv)
-        return COMMANDS[a.cmd](a, console)
+        code = COMMANDS[a.cmd](a, console)
+        _print_notes()
+        return code
     except UserError as e:
         print(f"error: {e.line()}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -4,26 +4,48 @@ Reads a DataFrame of records and nothing else (no model, no store), so a report 
 from ``records.jsonl`` alone. Uncertainty is a percentile bootstrap over *items*: when several exemplar
 seeds answer the same item they move together in a resample, because the item, not the record, is the
 independent unit.
+
+The crossover rule (:func:`suffix_rule`, calibrated by ``python -m toolkit.validate``): a strategy
+crosses over at the smallest rung r from which
+
+1. *entry*: it is ahead of the baseline at r (paired bootstrap, one-sided alpha = (1 - confidence)/2,
+   i.e. the lower bound of the shown 95% interval is above 0);
+2. *hold*: it stays ahead at every larger rung at a lenient level (one-sided ``HOLD_ALPHA`` = 0.2);
+3. *pooled*: the mean difference over rungs r..top, items resampled jointly across rungs, is above 0
+   at alpha.
+
+Under two identical strategies (an A/A ladder) a claim needs the entry test to fail by chance at one
+rung *and* every larger rung to lean the same way by chance, so the false-crossover rate stays near
+alpha (one lone top rung) plus alpha * 0.2 per rung below it: about 3% for alpha = 0.025, where the
+old rule (every rung of the suffix significant on its own) lost much of its power on long suffixes.
+Rungs that failed (``rungs.json`` status other than done) or whose cell has fewer than ``MIN_ITEMS``
+items are left out of the verdict, and the verdict says so.
 """
 from __future__ import annotations
 
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
+from toolkit.perplexity import PERPLEXITY_STRATEGY
 from toolkit.types import SCORED_STATUSES, STATUS_NO_ANSWER, STATUS_TRUNCATED
 
-CELL_COLUMNS = ["task", "strategy", "model", "params", "n", "n_failed", "n_no_answer", "n_truncated",
-                "accuracy", "ci_low", "ci_high", "mc_accuracy"]
-PAIRED_COLUMNS = ["task", "strategy", "baseline", "model", "params", "n_pairs", "acc_strategy",
-                  "acc_baseline", "diff", "ci_low", "ci_high", "p_not_ahead"]
+CELL_COLUMNS = ["task", "strategy", "model", "params", "n", "n_items", "n_failed", "n_no_answer", "n_truncated",
+                "accuracy", "ci_low", "ci_high", "mc_accuracy", "n_seeds", "seed_sd"]
+PAIRED_COLUMNS = ["task", "strategy", "baseline", "model", "params", "n_pairs", "n_items", "acc_strategy",
+                  "acc_baseline", "diff", "ci_low", "ci_high", "p_not_ahead", "diff_seed_sd"]
 CROSSOVER_COLUMNS = ["task", "strategy", "baseline", "verdict", "model", "params"]
+VERDICT_COLUMNS = CROSSOVER_COLUMNS + ["note", "excluded"]
 FAILURE_COLUMNS = ["model", "strategy", "task", "status", "count", "example_error"]
-VERDICTS = ("crossover", "ahead_everywhere", "never", "undetermined")
+VERDICTS = ("crossover", "ahead_everywhere", "never", "undetermined", "too_few_items")
+#: a cell (task, strategy, rung) with fewer distinct items than this gets no verdict: "too few items"
+MIN_ITEMS = 20
+#: one-sided level at which every rung above the crossover rung must still lean ahead (the "hold" test)
+HOLD_ALPHA = 0.2
 #: the metric a calibration strategy (true_false) stores: its records predict whether the baseline's
 #: answer is right, so they are compared in toolkit.calibration and never as accuracy
 P_TRUE = "p_true"
@@ -51,6 +73,8 @@ def records_frame(records: Sequence[dict]) -> pd.DataFrame:
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     """Fill the optional columns and give each record a boolean ``scored`` and ``correct``."""
     d = df.copy()
+    if len(d) and "strategy" in d.columns:  # the per-rung perplexity record is a measurement, not a strategy
+        d = d[d["strategy"] != PERPLEXITY_STRATEGY].reset_index(drop=True)
     if "status" not in d.columns:
         d["status"] = "ok"  # a bare table of outcomes: every row was scored
     if "exemplar_seed" not in d.columns:
@@ -66,7 +90,8 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     # no_answer / truncated records may carry correct=None: they are scored wrong, as the papers do
     d["correct"] = d["correct"].astype("boolean").fillna(False).astype(bool) & d["scored"]
     if "key" in d.columns:  # a resumed run may re-append a key (a retry): the last write wins
-        d = d.drop_duplicates(subset="key", keep="last").reset_index(drop=True)
+        keyed = d["key"].notna()  # rows without a key (a constructed table) are all kept
+        d = d[~keyed | ~d["key"].duplicated(keep="last")].reset_index(drop=True)
     marked = d.loc[d["metrics"].map(lambda m: isinstance(m, dict) and P_TRUE in m), "strategy"]
     d["calibration"] = d["strategy"].isin(set(marked))
     return d
@@ -112,23 +137,50 @@ def _params(g: pd.DataFrame) -> Optional[int]:
     return int(p.iloc[0]) if len(p) else None
 
 
+def _seed_stats(s: pd.DataFrame, value: str) -> tuple[int, Optional[float], dict[str, float]]:
+    """(number of exemplar seeds, sd across seeds of the per-seed mean, {seed: mean}) of ``value``."""
+    if s.empty:
+        return 0, None, {}
+    per = s.groupby("exemplar_seed", sort=True)[value].mean()
+    by_seed = {str(int(k)) if float(k).is_integer() else str(k): float(v) for k, v in per.items()}
+    return len(per), (float(per.std(ddof=1)) if len(per) >= 2 else None), by_seed
+
+
 def cells(df: pd.DataFrame, bootstrap: Any) -> pd.DataFrame:
-    """One row per (task, strategy, model): accuracy over scored records with a bootstrap CI."""
+    """One row per (task, strategy, model): accuracy over scored records with a bootstrap CI.
+
+    With several exemplar seeds, ``seed_sd`` is the standard deviation across seeds of the per-seed
+    accuracy (Wei et al. report mean ± sd over exemplar orders); the CI resamples items, all of an
+    item's seeds together.
+    """
     d = _normalise(df)
     rows = []
     for (task, strategy, model), g in d[~d["calibration"]].groupby(["task", "strategy", "model"], sort=True):
         s = g[g["scored"]]
         num, den = _per_item(s["item_id"], s["correct"].to_numpy())
         lo, hi = _interval(_resample(num, den, bootstrap, ("cell", task, strategy, model)), bootstrap)
+        n_seeds, seed_sd, _ = _seed_stats(s.assign(c=s["correct"].astype(float)), "c")
         rows.append({
             "task": task, "strategy": strategy, "model": model, "params": _params(g),
-            "n": len(s), "n_failed": int((~g["scored"]).sum()),
+            "n": len(s), "n_items": int(s["item_id"].nunique()), "n_failed": int((~g["scored"]).sum()),
             "n_no_answer": int((g["status"] == STATUS_NO_ANSWER).sum()),
             "n_truncated": int((g["status"] == STATUS_TRUNCATED).sum()),
             "accuracy": float(s["correct"].mean()) if len(s) else math.nan,
-            "ci_low": lo, "ci_high": hi, "mc_accuracy": _mc_grade(s),
+            "ci_low": lo, "ci_high": hi, "mc_accuracy": _mc_grade(s), "n_seeds": n_seeds, "seed_sd": seed_sd,
         })
     return _ordered(pd.DataFrame(rows, columns=CELL_COLUMNS), ["task", "strategy"])
+
+
+def seed_table(df: pd.DataFrame) -> list[dict]:
+    """Per (task, strategy, model): accuracy under each exemplar seed, their mean and sd."""
+    d = _normalise(df)
+    s = d[d["scored"] & ~d["calibration"]].assign(c=lambda x: x["correct"].astype(float))
+    out = []
+    for (task, strategy, model), g in s.groupby(["task", "strategy", "model"], sort=True):
+        n, sd, by_seed = _seed_stats(g, "c")
+        out.append({"task": task, "strategy": strategy, "model": model, "params": _params(g),
+                    "accuracy_by_seed": by_seed, "mean": float(np.mean(list(by_seed.values()))), "sd": sd})
+    return sorted(out, key=lambda r: (r["task"], r["strategy"], r["params"] is None, r["params"] or 0, r["model"]))
 
 
 def _mc_grade(s: pd.DataFrame) -> Optional[float]:
@@ -155,38 +207,135 @@ def _matched(d: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return m.assign(d=m["correct"].astype(int) - m["base"].astype(int))
 
 
+# --- joint bootstrap across rungs ------------------------------------------------------------------
+# The items of a task are the same at every rung, so one resample of items serves all rungs at once:
+# the rung statistics of a resample come from the same items, and a pooled statistic over several
+# rungs (the crossover rule's suffix test, the emergence rule's rise) has the right variance.
+
+def boot_counts(rng: np.random.Generator, n: int, total: int) -> Iterator[np.ndarray]:
+    """How often each of ``n`` items is drawn in each of ``total`` resamples, a chunk of rows at a time."""
+    step = max(1, _MAX_DRAWS // max(n, 1))
+    for start in range(0, total, step):
+        m = min(step, total - start)
+        idx = rng.integers(0, n, size=(m, n)) + (np.arange(m) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=m * n).reshape(m, n).astype(float)
+
+
+@dataclass
+class Joint:
+    """One value per (item, rung) summed over seeds, its bootstrap over items shared by all rungs."""
+
+    models: list[str]
+    params: list[Optional[int]]
+    point: np.ndarray    # (K,) mean over records at each rung
+    boot: np.ndarray     # (B, K) the same, per resample of items (NaN where a resample has none)
+    n_items: np.ndarray  # (K,) distinct items with a value at each rung
+    n: np.ndarray        # (K,) records at each rung
+
+    def take(self, keep: Sequence[int]) -> "Joint":
+        k = list(keep)
+        return Joint([self.models[i] for i in k], [self.params[i] for i in k], self.point[k],
+                     self.boot[:, k], self.n_items[k], self.n[k])
+
+
+def rung_order(g: pd.DataFrame) -> list[tuple[str, Optional[int]]]:
+    """(model, params) of the rungs in ``g``, smallest first (params, then name)."""
+    pairs = {m: _params(x) for m, x in g.groupby("model", sort=True)}
+    return sorted(pairs.items(), key=lambda mp: (mp[1] is None, mp[1] or 0, mp[0]))
+
+
+def joint(g: pd.DataFrame, value: str, bootstrap: Any, key: tuple) -> Joint:
+    """The joint bootstrap of the per-rung mean of ``g[value]`` (rows: records of one ladder)."""
+    order = rung_order(g)
+    pos = {m: i for i, (m, _) in enumerate(order)}
+    codes, uniques = pd.factorize(g["item_id"])
+    kk = g["model"].map(pos).to_numpy()
+    n, K = len(uniques), len(order)
+    num, den = np.zeros((n, K)), np.zeros((n, K))
+    np.add.at(num, (codes, kk), g[value].to_numpy(dtype=float))
+    np.add.at(den, (codes, kk), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = num.sum(axis=0) / den.sum(axis=0)
+        chunks = [(c @ num) / (c @ den) for c in boot_counts(_rng(bootstrap, key), n, int(bootstrap.resamples))]
+    boot = np.concatenate(chunks) if chunks else np.empty((0, K))
+    return Joint([m for m, _ in order], [p for _, p in order], point, boot, (den > 0).sum(axis=0), den.sum(axis=0))
+
+
+def _quantiles(col: np.ndarray, bootstrap: Any) -> tuple[float, float]:
+    return _interval(col[np.isfinite(col)], bootstrap)
+
+
+def _alpha(bootstrap: Any) -> float:
+    """One-sided level of the shown intervals: 0.025 for 95% intervals."""
+    return (1.0 - float(bootstrap.confidence)) / 2.0
+
+
 def paired(df: pd.DataFrame, baseline: str, bootstrap: Any) -> pd.DataFrame:
     """Per (task, strategy≠baseline, model): paired accuracy difference on the shared items.
 
     Resampling items jointly keeps each item's two outcomes together, so the item difficulty both
     strategies share cancels out of the interval (narrower than comparing two unpaired CIs).
     ``p_not_ahead`` is the bootstrap share of resamples where the strategy is not ahead (diff ≤ 0).
+    One resample of items serves every rung of a (task, strategy): see :func:`joint`.
     """
-    m = _matched(_normalise(df), baseline)
-    rows = []
-    for (task, strategy, model), g in m.groupby(["task", "strategy", "model"], sort=True):
-        num, den = _per_item(g["item_id"], g["d"].to_numpy())
-        stats = _resample(num, den, bootstrap, ("paired", task, strategy, baseline, model))
-        lo, hi = _interval(stats, bootstrap)
-        rows.append({
-            "task": task, "strategy": strategy, "baseline": baseline, "model": model,
-            "params": _params(g), "n_pairs": len(g),
-            "acc_strategy": float(g["correct"].mean()), "acc_baseline": float(g["base"].mean()),
-            "diff": float(g["d"].mean()), "ci_low": lo, "ci_high": hi,
-            "p_not_ahead": float((stats <= 0).mean()),
-        })
-    return _ordered(pd.DataFrame(rows, columns=PAIRED_COLUMNS), ["task", "strategy"])
+    return _paired(_normalise(df), baseline, bootstrap)[0]
+
+
+def _paired(d: pd.DataFrame, baseline: str, bootstrap: Any) -> tuple[pd.DataFrame, dict[tuple, Joint]]:
+    m = _matched(d, baseline)
+    rows, joints = [], {}
+    for (task, strategy), g in m.groupby(["task", "strategy"], sort=True):
+        j = joint(g, "d", bootstrap, ("paired", task, strategy, baseline))
+        joints[(task, strategy)] = j
+        for k, (model, params) in enumerate(zip(j.models, j.params)):
+            r = g[g["model"] == model]
+            lo, hi = _quantiles(j.boot[:, k], bootstrap)
+            rows.append({
+                "task": task, "strategy": strategy, "baseline": baseline, "model": model, "params": params,
+                "n_pairs": len(r), "n_items": int(j.n_items[k]),
+                "acc_strategy": float(r["correct"].mean()), "acc_baseline": float(r["base"].mean()),
+                "diff": float(r["d"].mean()), "ci_low": lo, "ci_high": hi,
+                "p_not_ahead": float((~(j.boot[:, k] > 0)).mean()) if len(j.boot) else math.nan,
+                "diff_seed_sd": _seed_stats(r.assign(x=r["d"].astype(float)), "x")[1],
+            })
+    return _ordered(pd.DataFrame(rows, columns=PAIRED_COLUMNS), ["task", "strategy"]), joints
+
+
+def suffix_rule(point: np.ndarray, boot: np.ndarray, alpha: float, hold_alpha: float = HOLD_ALPHA) -> np.ndarray:
+    """The crossover rung of each ladder: index into its K rungs (smallest first), -1 for none.
+
+    ``point`` (L, K): paired differences; ``boot`` (L, B, K): their joint bootstrap (the same item
+    resample at every rung). Vectorised over ladders, so ``toolkit.validate`` runs this very function
+    on thousands of simulated ladders. See the module docstring for the three conditions.
+    """
+    point, boot = np.asarray(point, float), np.asarray(boot, float)
+    L, _, K = boot.shape
+    p = (~(boot > 0)).mean(axis=1)                                  # (L, K) one-sided p of "not ahead"
+    entry = p <= alpha
+    hold = np.ones((L, K), dtype=bool)
+    if K > 1:
+        later = np.logical_and.accumulate((p <= hold_alpha)[:, ::-1], axis=1)[:, ::-1]
+        hold[:, :-1] = later[:, 1:]
+    counts = np.arange(K, 0, -1, dtype=float)
+    pooled = np.cumsum(boot[:, :, ::-1], axis=2)[:, :, ::-1] / counts  # (L, B, K) mean over rungs k..K
+    pooled_ok = (~(pooled > 0)).mean(axis=1) <= alpha
+    ok = entry & hold & pooled_ok & np.isfinite(point)
+    return np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
+
+
+def _opt_int(v: Any) -> Optional[int]:
+    return None if v is None or pd.isna(v) else int(v)
 
 
 def _verdict(rungs: pd.DataFrame) -> dict:
-    """The verdict for one (task, strategy) from its paired rows, smallest rung first."""
+    """Per-rung-interval verdict, smallest rung first: the rule for calibration gains (no joint
+    bootstrap there): the crossover is the first rung of the tail whose CIs are all above 0."""
     none = {"model": None, "params": None}
     if len(rungs) < 2:
-        return {"verdict": "undetermined", **none}  # one rung cannot show a change with scale
+        return {"verdict": "undetermined", **none}
     ahead = (rungs["ci_low"] > 0).to_numpy()
     if ahead.all():
         return {"verdict": "ahead_everywhere", **none}
-    # ahead at this rung and every larger one: the crossover is the first rung of that tail
     tail = np.logical_and.accumulate(ahead[::-1])[::-1]
     if tail.any():
         r = rungs.iloc[int(np.argmax(tail))]
@@ -196,32 +345,100 @@ def _verdict(rungs: pd.DataFrame) -> dict:
     return {"verdict": "undetermined", **none}
 
 
-def _opt_int(v: Any) -> Optional[int]:
-    return None if v is None or pd.isna(v) else int(v)
+def rung_status(rungs: Optional[Sequence[dict]]) -> dict[str, dict]:
+    """{rung name: its rungs.json entry}; a model absent from it is taken as done."""
+    out = {}
+    for r in rungs or []:
+        for name in {r.get("name"), r.get("model")} - {None}:
+            out[str(name)] = r
+    return out
 
 
-def _verdicts(d: pd.DataFrame, pr: pd.DataFrame, baseline: str) -> pd.DataFrame:
+def failed_note(r: dict) -> str:
+    status = str(r.get("status") or "?")
+    label = "not run" if status == "not_run" else status
+    cause = r.get("cause")
+    return f"{r.get('name')} ✗ {label}" + (f" ({cause})" if cause else "")
+
+
+def usable(j: Joint, status: dict[str, dict]) -> tuple[list[int], list[dict]]:
+    """Indices of the rungs a verdict may use, and why each other rung was left out."""
+    keep, excluded = [], []
+    for k, model in enumerate(j.models):
+        st = status.get(model)
+        if st is not None and st.get("status") != "done":
+            excluded.append({"model": model, "reason": "failed", "note": failed_note(st)})
+        elif j.n_items[k] < MIN_ITEMS:
+            excluded.append({"model": model, "reason": "too_few_items",
+                             "note": f"{model}: too few items ({int(j.n_items[k])} < {MIN_ITEMS})"})
+        else:
+            keep.append(k)
+    return keep, excluded + _ladder_notes(status, set(j.models))
+
+
+def _ladder_notes(status: dict[str, dict], seen: set[str]) -> list[dict]:
+    """Rungs of the ladder that did not finish and left no data for this verdict: still named."""
+    done = set()
+    out = []
+    for r in status.values():
+        name = str(r.get("name"))
+        if name in done or name in seen or r.get("status") == "done":
+            continue
+        done.add(name)
+        out.append({"model": name, "reason": "failed", "note": failed_note(r)})
+    return out
+
+
+def _one_verdict(j: Optional[Joint], status: dict[str, dict], bootstrap: Any) -> dict:
+    none = {"model": None, "params": None}
+    if j is None:
+        return {"verdict": "undetermined", **none, "note": "no records paired with the baseline", "excluded": []}
+    keep, excluded = usable(j, status)
+    note = "; ".join(e["note"] for e in excluded) or None
+    if len(keep) < 2:
+        few = any(e["reason"] == "too_few_items" for e in excluded)
+        why = "too few items" if few else "fewer than 2 usable rungs"
+        return {"verdict": "too_few_items" if few else "undetermined", **none,
+                "note": f"{why}" + (f": {note}" if note else ""), "excluded": excluded}
+    u = j.take(keep)
+    first = int(suffix_rule(u.point[None], u.boot[None], _alpha(bootstrap))[0])
+    if first == 0:
+        return {"verdict": "ahead_everywhere", **none, "note": note, "excluded": excluded}
+    if first > 0:
+        return {"verdict": "crossover", "model": u.models[first], "params": _opt_int(u.params[first]),
+                "note": note, "excluded": excluded}
+    highs = [_quantiles(u.boot[:, k], bootstrap)[1] for k in range(len(keep))]
+    never = all(h is not None and math.isfinite(h) and h <= 0 for h in highs)
+    return {"verdict": "never" if never else "undetermined", **none, "note": note, "excluded": excluded}
+
+
+def _verdicts(d: pd.DataFrame, joints: dict[tuple, Joint], baseline: str, bootstrap: Any,
+              rungs: Optional[Sequence[dict]] = None) -> pd.DataFrame:
     """One verdict per (task, strategy≠baseline) present in the records, paired data or not."""
+    status = rung_status(rungs)
     pairs = d.loc[(d["strategy"] != baseline) & ~d["calibration"], ["task", "strategy"]].drop_duplicates()
     rows = []
     for task, strategy in sorted(pairs.itertuples(index=False, name=None)):
-        g = pr[(pr["task"] == task) & (pr["strategy"] == strategy)]
-        rows.append({"task": task, "strategy": strategy, "baseline": baseline, **_verdict(g)})
-    out = pd.DataFrame(rows, columns=CROSSOVER_COLUMNS)
+        v = _one_verdict(joints.get((task, strategy)), status, bootstrap)
+        rows.append({"task": task, "strategy": strategy, "baseline": baseline, **v})
+    out = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     return out.astype({"model": object, "params": object})  # None stays None, not NaN
 
 
 def crossovers(records: Union[pd.DataFrame, Sequence[dict]], baseline: str,
-               bootstrap: Any = None) -> pd.DataFrame:
+               bootstrap: Any = None, rungs: Optional[Sequence[dict]] = None) -> pd.DataFrame:
     """Columns task, strategy, baseline, verdict, model, params (the crossover rung, else None).
 
     ``records`` is a DataFrame (at least task, strategy, model, params, item_id, correct; status and
-    exemplar_seed optional) or a list of record dicts.
+    exemplar_seed optional) or a list of record dicts. ``rungs`` (rungs.json entries) marks failed
+    rungs, which no verdict uses. Verdicts: crossover, ahead_everywhere, never, undetermined,
+    too_few_items (fewer than 2 rungs with at least ``MIN_ITEMS`` items).
     """
     df = records if isinstance(records, pd.DataFrame) else records_frame(records)
     boot = bootstrap if bootstrap is not None else _Bootstrap()
-    return _verdicts(_normalise(df), paired(df, baseline, boot), baseline)
-
+    d = _normalise(df)
+    _, joints = _paired(d, baseline, boot)
+    return _verdicts(d, joints, baseline, boot, rungs)[CROSSOVER_COLUMNS]
 
 def failures(df: pd.DataFrame) -> list[dict]:
     """Unscored records grouped by (model, strategy, task, status), with one error to show."""
@@ -255,6 +472,8 @@ def _rows(df: pd.DataFrame) -> list[dict]:
     return [_clean(r, 4) for r in df.astype(object).to_dict(orient="records")]
 
 
+
+
 def _rungs(rungs: list[dict], d: pd.DataFrame) -> list[dict]:
     """The rungs as given, plus how many records each produced (a failed rung keeps its partials)."""
     out = []
@@ -264,24 +483,119 @@ def _rungs(rungs: list[dict], d: pd.DataFrame) -> list[dict]:
     return out
 
 
+def rule_summary(bootstrap: Any) -> dict:
+    """The verdict rules' parameters, stored with every report."""
+    return {"crossover": {"alpha": round(_alpha(bootstrap), 6), "hold_alpha": HOLD_ALPHA, "pooled": True,
+                          "validated_by": "python -m toolkit.validate"},
+            "min_items": MIN_ITEMS}
+
+
 def build_report(records: list[dict], *, baseline: str, bootstrap: Any, rungs: list[dict],
                  meta: dict) -> dict:
-    """Everything the report renders, as plain JSON-able data (see docs/architecture.md)."""
-    from toolkit.calibration import calibration, calibration_verdicts  # it builds on this module
+    """Everything the report renders, as plain JSON-able data (see docs/architecture.md).
+
+    ``meta`` may carry ``random_baselines`` ({task: chance accuracy}, for the emergence verdicts) and
+    ``axis`` (the scale axis the report is read against; params by default).
+    """
+    from toolkit.axes import rung_axes  # they build on this module
+    from toolkit.calibration import calibration, calibration_verdicts
+    from toolkit.emergence import emergence_and_mirage
+    from toolkit.perplexity import rung_perplexity
 
     df = records_frame(records)
     d = _normalise(df)
-    pr = paired(df, baseline, bootstrap)
+    pr, joints = _paired(d, baseline, bootstrap)
     cal = calibration(df, baseline, bootstrap)
+    emerg, mirage = emergence_and_mirage(d, bootstrap, meta.get("random_baselines"), rungs)
     boot = {"resamples": int(bootstrap.resamples), "confidence": float(bootstrap.confidence),
             "seed": int(bootstrap.seed)}
+    seen = [(m, _params(g)) for m, g in d.groupby("model", sort=True)] if len(d) else []
+    seeds = sorted({int(s) for s in d["exemplar_seed"].dropna() if s != -1}) if len(d) else []
     return {
-        "meta": _clean({**meta, "baseline": baseline, "bootstrap": boot}),
+        "meta": _clean({**meta, "baseline": baseline, "bootstrap": boot, "axis": meta.get("axis") or "params",
+                        "rules": rule_summary(bootstrap)}),
         "rungs": _rungs(rungs, d),
+        "axes": _clean(rung_axes(rungs, seen, rung_perplexity(records))),
         "cells": _rows(cells(df, bootstrap)),
         "paired": _rows(pr),
-        "crossovers": _rows(_verdicts(d, pr, baseline)),
+        "crossovers": _rows(_verdicts(d, joints, baseline, bootstrap, rungs)),
+        "emergence": [_clean(r, 4) for r in emerg],
+        "mirage": [_clean(r, 4) for r in mirage],
+        "exemplar_seeds": {"seeds": seeds, "cells": [_clean(r, 4) for r in seed_table(df)]},
         "calibration": _rows(cal),
         "calibration_verdicts": _rows(calibration_verdicts(cal)),
         "failures": _clean(failures(df)),
     }
+
+
+# --- two runs side by side ---------------------------------------------------------------------------
+RUNS_COLUMNS = ["task", "strategy", "rung", "model_a", "model_b", "params_a", "params_b", "status_a", "status_b",
+                "n_a", "n_b", "acc_a", "acc_b", "n_pairs", "n_items", "diff", "ci_low", "ci_high", "paired"]
+
+
+def _with_item_keys(d: pd.DataFrame, items: Optional[dict]) -> pd.DataFrame:
+    """An ``item_key`` naming the question itself: its input's hash when the run stored its items
+    (tasks/<task>.jsonl), else item id and target, so two runs never pair two different questions."""
+    if items:
+        keys = [items.get((t, i)) for t, i in zip(d["task"], d["item_id"])]
+    else:
+        keys = [None] * len(d)
+    targets = d["target"].tolist() if "target" in d.columns else [None] * len(d)
+    fallback = [f"{i}|{t}" for i, t in zip(d["item_id"].tolist(), targets)]  # not astype(str): pandas 3 keeps NA
+    return d.assign(item_key=[k if k is not None else f for k, f in zip(keys, fallback)])
+
+
+def _rung_keys(d: pd.DataFrame, rungs: Sequence[dict], by_name: bool) -> pd.DataFrame:
+    if by_name:
+        return d.assign(rung=d["model"].astype(str))
+    order = [m for m, _ in rung_order(d)] if len(d) else []
+    names = [str(r.get("name")) for r in rungs if r.get("name") is not None]  # the ladder, failed rungs too
+    pos = {m: f"#{i}" for i, m in enumerate(names + [m for m in order if m not in names], start=1)}
+    return d.assign(rung=d["model"].map(pos))
+
+
+def compare_runs(records_a: Sequence[dict], records_b: Sequence[dict], bootstrap: Any, *,
+                 rungs_a: Sequence[dict] = (), rungs_b: Sequence[dict] = (), items_a: Optional[dict] = None,
+                 items_b: Optional[dict] = None) -> dict:
+    """Run B against run A per (task, strategy, rung): both accuracies and the difference B - A,
+    paired over the records that match on (task, item, strategy, exemplar seed) with a bootstrap CI
+    over items; unpaired (no CI) where no item matches. Rungs are matched by name when the two runs
+    share rung names, else by position on each ladder (1st with 1st, ...): ``match`` says which."""
+    da = _with_item_keys(_normalise(records_frame(records_a)), items_a)
+    db = _with_item_keys(_normalise(records_frame(records_b)), items_b)
+    da, db = da[da["scored"] & ~da["calibration"]], db[db["scored"] & ~db["calibration"]]
+    names_a = set(da["model"]) | {str(r.get("name")) for r in rungs_a}
+    names_b = set(db["model"]) | {str(r.get("name")) for r in rungs_b}
+    by_name = bool((set(da["model"]) & names_b) or (set(db["model"]) & names_a))
+    da, db = _rung_keys(da, rungs_a, by_name), _rung_keys(db, rungs_b, by_name)
+    on = ["task", "strategy", "rung", "item_key", "exemplar_seed"]
+    st_a, st_b = rung_status(rungs_a), rung_status(rungs_b)
+    keys = sorted(set(map(tuple, da[["task", "strategy", "rung"]].drop_duplicates().to_numpy().tolist())) |
+                  set(map(tuple, db[["task", "strategy", "rung"]].drop_duplicates().to_numpy().tolist())))
+    rows = []
+    for task, strategy, rung in keys:
+        ga = da[(da["task"] == task) & (da["strategy"] == strategy) & (da["rung"] == rung)]
+        gb = db[(db["task"] == task) & (db["strategy"] == strategy) & (db["rung"] == rung)]
+        model_a = str(ga["model"].iloc[0]) if len(ga) else (rung if by_name else None)
+        model_b = str(gb["model"].iloc[0]) if len(gb) else (rung if by_name else None)
+        row = {"task": task, "strategy": strategy, "rung": rung, "model_a": model_a, "model_b": model_b,
+               "params_a": _params(ga) if len(ga) else None, "params_b": _params(gb) if len(gb) else None,
+               "status_a": (st_a.get(model_a) or {}).get("status") or (None if len(ga) else "no records"),
+               "status_b": (st_b.get(model_b) or {}).get("status") or (None if len(gb) else "no records"),
+               "n_a": len(ga), "n_b": len(gb), "acc_a": float(ga["correct"].mean()) if len(ga) else None,
+               "acc_b": float(gb["correct"].mean()) if len(gb) else None, "n_pairs": 0, "n_items": 0,
+               "diff": None, "ci_low": None, "ci_high": None, "paired": False}
+        if len(ga) and len(gb):
+            m = ga[on + ["correct"]].merge(gb[on + ["correct"]], on=on, suffixes=("_a", "_b"))
+            row.update(n_pairs=len(m), n_items=int(m["item_key"].nunique()), diff=row["acc_b"] - row["acc_a"])
+            if len(m):
+                dv = m["correct_b"].astype(int).to_numpy() - m["correct_a"].astype(int).to_numpy()
+                num, den = _per_item(m["item_key"], dv)
+                lo, hi = _interval(_resample(num, den, bootstrap, ("runs", task, strategy, rung)), bootstrap)
+                row.update(diff=float(dv.mean()), ci_low=lo, ci_high=hi, paired=True)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=RUNS_COLUMNS)
+    if len(out):
+        size = out["params_a"].astype(float).fillna(out["params_b"].astype(float))
+        out = out.assign(_p=size).sort_values(["task", "strategy", "_p", "rung"], kind="stable").drop(columns="_p")
+    return {"match": "rung name" if by_name else "rung position", "rows": _rows(out)}

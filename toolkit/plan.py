@@ -36,7 +36,9 @@ def record_key(task: str, item_id: str, strategy: str, exemplar_seed: int, rung:
 
 
 def load_tasks(exp: Experiment) -> dict[str, Task]:
-    return {name: load_task(name, exp.n, exp.seed) for name in exp.tasks}
+    """By task name: a task spec is given by its YAML path but recorded under its own ``name``."""
+    tasks = [load_task(ref, exp.n, exp.seed) for ref in exp.tasks]
+    return {t.name: t for t in tasks}
 
 
 def prior_strategy(strat: Strategy, exp: Experiment) -> str:

@@ -27,8 +27,29 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "prompts"
 SUFFIX = ".j2"
 
+#: the largest string or number a template may build with * or ** (the sandbox limits no resources)
+MAX_PRODUCT = 1_000_000
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox plus a cap on ``*`` and ``**``: ``{{ 'a' * 10**9 }}`` must fail, not eat memory."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
+            if abs(right) > 64 or abs(left) > MAX_PRODUCT:
+                raise jinja2.sandbox.SecurityError(f"'**' with operands {left!r}, {right!r} is too large")
+        if operator == "*":
+            sizes = [len(x) if isinstance(x, (str, list, tuple)) else abs(x) if isinstance(x, (int, float)) else 0
+                     for x in (left, right)]
+            if sizes[0] * sizes[1] > MAX_PRODUCT and any(isinstance(x, (str, list, tuple)) for x in (left, right)):
+                raise jinja2.sandbox.SecurityError("'*' would build a value larger than the template limit")
+        return super().call_binop(context, operator, left, right)
+
+
 # The only Jinja environment in the project (a test checks that no other module builds one).
-_ENV = ImmutableSandboxedEnvironment(
+_ENV = _Sandbox(
     loader=FileSystemLoader(str(PROMPTS)),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
@@ -151,6 +172,10 @@ def _user_error(exc: jinja2.TemplateError, label: str, task_name: Optional[str],
         if spec and var in spec.hints:
             return UndefinedVariable(f"task '{task_name}' ({spec.source})", var,
                                      spec.hints[var].format(template=label))
+        if spec:
+            return UndefinedVariable(field, var, f"the template reads a name that task {task_name} ({spec.source}) "
+                                     "does not give: templates see task.*, item.* and exemplars[*].* with the fields "
+                                     "id, input, target, choices, rationale, scratch, meta (docs/tasks.md)")
         task = f" for task {task_name}" if task_name else ""
         hint = f"variable is undefined{task}; add it to the task's items or fix the template"
         return UndefinedVariable(field, var, hint)
@@ -166,7 +191,7 @@ def _render(load: Any, label: str, task_name: Optional[str], ctx: dict[str, Any]
             filename: Optional[str] = None) -> str:
     _check_plain(ctx, "context")
     try:
-        return load().render(**ctx)
+        return load().render(ctx)  # a dict, so a variable may be called "self"
     except jinja2.TemplateError as e:
         raise _user_error(e, label, task_name, filename) from None
     except (RecursionError, OverflowError, MemoryError) as e:
@@ -223,18 +248,15 @@ def _variables(env: Any, rel: str, label: str) -> frozenset[str]:
 
 def compile_string(source: str, label: str) -> Callable[..., str]:
     """Template *text* from a user file (a task spec's field template), compiled once through the
-    sandbox; the returned function renders it with plain-data keyword context. Errors are one-line
+    sandbox; the returned function renders it with a plain-data context dict. Errors are one-line
     UserErrors naming ``label`` (an undefined name is an :class:`UndefinedVariable`)."""
     try:
         template = _ENV.from_string(source)
     except jinja2.TemplateError as e:
         raise _user_error(e, label, None) from None
 
-    def run(**ctx: Any) -> str:
-        try:
-            return _render(lambda: template, label, None, ctx)
-        except (RecursionError, OverflowError, MemoryError) as e:  # pragma: no cover - _render handles these
-            raise UserError(label, type(e).__name__, "the template is too expensive to render") from None
+    def run(ctx: dict[str, Any]) -> str:
+        return _render(lambda: template, label, None, ctx)
     return run
 
 

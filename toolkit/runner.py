@@ -100,6 +100,8 @@ def config_snapshot(res: Resolved) -> dict[str, Any]:
             "fingerprint": res.fingerprint, "seeds": {"seed": res.exp.seed,
             "exemplar_seeds": res.exp.exemplar_seed_list(), "bootstrap": res.exp.bootstrap.seed},
             "n_requests_per_rung": res.n_requests, "versions": versions(),
+            # where each task spec and data file came from, with their sha256 (built-ins have none)
+            "task_sources": {t.name: t.meta["source"] for t in res.tasks.values() if "source" in t.meta},
             "created": dt.datetime.now().isoformat(timespec="seconds")}
 
 
@@ -119,19 +121,61 @@ def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console
     return store, EXIT_OK if all(o["status"] == "done" for o in outcomes) else EXIT_PARTIAL
 
 
-def write_report(store: RunStore) -> dict[str, Any]:
+def write_report(store: RunStore, axis: Optional[str] = None) -> dict[str, Any]:
+    """Build the report from the run's records and write report.json; ``axis``: the scale axis the
+    report is read against (params by default; see toolkit.axes)."""
+    report = build_run_report(store, axis)
+    write_json(store.dir / "report.json", report)
+    return report
+
+
+def build_run_report(store: RunStore, axis: Optional[str] = None) -> dict[str, Any]:
+    """The report of a run, built from its records, without writing anything."""
     from toolkit.compare import build_report
 
     cfg = store.read_config()
     exp, ladder = Experiment.model_validate(cfg["experiment"]), Ladder.model_validate(cfg["ladder"])
     done = {o["name"]: o for o in read_json(store.dir / "rungs.json", []) or []}
+    baselines = random_baselines(exp)
     rungs = [done.get(r.name) or {"name": r.name, "params": r.params, "flops": r.training_flops(),
                                    "status": "not_run", "cause": None} for r in ladder.rungs]
     meta = {"run_id": store.run_id, "ladder": ladder.name, "family": ladder.family,
             "synthetic": ladder.synthetic, "baseline": exp.baseline, "strategies": exp.all_strategies(),
-            "tasks": exp.tasks, "n": exp.n, "seed": exp.seed, "exemplar_seeds": exp.exemplar_seed_list(),
-            "bootstrap": exp.bootstrap.model_dump()}
-    report = build_report(store.records(), baseline=exp.baseline, bootstrap=exp.bootstrap,
-                          rungs=rungs, meta=meta)
-    write_json(store.dir / "report.json", report)
-    return report
+            "tasks": list(baselines), "n": exp.n, "seed": exp.seed, "exemplar_seeds": exp.exemplar_seed_list(),
+            "bootstrap": exp.bootstrap.model_dump(), "random_baselines": baselines,
+            "axis": axis or "params"}
+    return build_report(store.records(), baseline=exp.baseline, bootstrap=exp.bootstrap,
+                        rungs=rungs, meta=meta)
+
+
+def random_baselines(exp: Experiment) -> dict[str, Optional[float]]:
+    """Each task's declared chance accuracy (free-form 0, k-choice 1/k): the emergence verdicts'
+    floor and the plots' random line. None for a task that can no longer be loaded."""
+    from toolkit.tasks import load_task
+
+    out: dict[str, Optional[float]] = {}
+    for ref in exp.tasks:  # keyed by the task's own name, as records are (a spec is given by path)
+        try:
+            task = load_task(ref, 1, exp.seed)
+            out[task.name] = float(task.random_baseline)
+        except (UserError, ValueError, KeyError, LookupError):
+            out[ref] = None
+    return out
+
+
+def item_keys(run_dir: Path) -> dict[tuple[str, str], str]:
+    """{(task, item id): hash of the item's input} from the run's stored items (tasks/*.jsonl), so
+    two runs are paired on the same question, never on a shared id alone."""
+    import hashlib
+
+    out: dict[tuple[str, str], str] = {}
+    for path in sorted((Path(run_dir) / "tasks").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("split", "eval") == "eval" and "id" in item:
+                digest = hashlib.sha1(str(item.get("input")).encode("utf-8")).hexdigest()[:16]
+                out[(path.stem, str(item["id"]))] = digest
+    return out

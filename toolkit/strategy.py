@@ -45,6 +45,8 @@ ANSWER_LOGPROBS = 5
 CHOICE_LETTERS = "ABCDEFGH"
 #: tokens beyond a demonstrated answer's length for "</scratch>" and "The answer is X."
 ANSWER_SLACK = 32
+#: tokens beyond the longest gold completion (its characters bound its tokens for any tokenizer)
+GOLD_SLACK = 8
 
 
 class Strategy:
@@ -83,11 +85,18 @@ class Strategy:
         so that the task's longest worked answer fits (a 10-digit addition's carries, a program's
         trace), so a long but correct answer is never cut off and scored as truncated. Its length in
         characters bounds its length in tokens for any tokenizer (digit-splitting ones such as
-        SmolLM2's and Llama 3's come close to one token per character on spaced digits)."""
-        if self.sampling.max_tokens or not self.demonstrates:
+        SmolLM2's and Llama 3's come close to one token per character on spaced digits). The same
+        holds for the answer line itself: the longest gold completion (" The answer is 166849465.")
+        fits, which matters for character-level models (the Crossover zoo)."""
+        if self.sampling.max_tokens:
             return self.max_tokens
-        longest = max((len(getattr(i, self.demonstrates) or "") for i in task.items + task.exemplars), default=0)
-        return max(self.default_max_tokens, longest + ANSWER_SLACK)
+        items = task.items + task.exemplars
+        gold = max((len(self.gold_completion(task, i) or "") for i in items), default=0)
+        need = max(self.default_max_tokens, gold + GOLD_SLACK if gold else 0)
+        if not self.demonstrates:
+            return need
+        longest = max((len(getattr(i, self.demonstrates) or "") for i in items), default=0)
+        return max(need, longest + ANSWER_SLACK)
 
     # --- building the prompt ---------------------------------------------------------------------
     def context(self, task: Task, item: Item, exemplars: list[Item],

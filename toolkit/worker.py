@@ -92,10 +92,27 @@ class RungWork:
                 second = build_plan(self.exp, self.tasks, self.strategies, self.rung.name, True, priors)
                 progress.done += sum(1 for e in second if e.key in priors)
                 self.execute([e for e in second if e.key not in priors], writer, progress)
+                self.measure_perplexity(writer)
         finally:
             for backend in self.backends.values():
                 backend.close()
         self.set_state("done")
+
+    def measure_perplexity(self, writer: RecordWriter) -> None:
+        """Wei et al.'s Fig. 4 axis: the rung's perplexity on the shipped passage, one record per rung."""
+        from toolkit.perplexity import passage_text, perplexity_key, perplexity_record
+
+        text = passage_text()
+        if perplexity_key(self.rung.name, text) in self.store.done_keys():
+            return
+        try:
+            logprobs = self.backend("base").score_text(text)
+        except NotImplementedError:
+            return
+        except Exception as e:  # an axis value failed: recorded as such, the rung's answers stand
+            writer.append(perplexity_record(self.rung.name, self.rung.params, [], error=f"{type(e).__name__}: {e}"))
+            return
+        writer.append(perplexity_record(self.rung.name, self.rung.params, logprobs))
 
     def checkpoint_of(self, request: Request) -> Request:
         """A rung with no separate instruct checkpoint answers instruct requests with its only model

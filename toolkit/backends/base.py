@@ -26,6 +26,11 @@ class Backend(ABC):
         request, in completion order. A request the engine rejects gets a completion with
         ``status="engine_error"``; an engine that dies raises (the rung's process is then done)."""
 
+    def score_text(self, text: str) -> list[Optional[float]]:
+        """The log-probability of each token of ``text`` (None where a position has none, e.g. BOS):
+        the perplexity axis. Backends that cannot score text raise NotImplementedError."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the engine. Idempotent."""
 

@@ -16,6 +16,7 @@
       error_every: 4       # every 4th request (1-based) gets status engine_error
       order: reverse       # call on_result in reverse submission order ("submit" by default)
       delay_s: 0.01        # sleep before each result (makes a run slow enough to interrupt)
+      perplexity: 20.0     # score_text gives this word-level perplexity (absent: NotImplementedError)
 
 Every knob except ``replies`` takes either a value for all rungs or ``{rung name: value}``.
 Rules are tried in order: suffix rules, then contains rules, then ``default``. A reply is a string or
@@ -30,6 +31,7 @@ Completion or a string; an exception from ``fn`` propagates, as an engine death 
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -40,7 +42,8 @@ from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_req
 from toolkit.config import Rung
 from toolkit.types import STATUS_ENGINE_ERROR, STATUS_OK, Completion, Request
 
-KNOBS = ("fail_load", "load_s", "crash_after", "crash_how", "hang_after", "error_every", "order", "delay_s")
+KNOBS = ("fail_load", "load_s", "crash_after", "crash_how", "hang_after", "error_every", "order", "delay_s",
+         "perplexity")
 Reply = Union[str, Mapping[str, Any]]
 
 
@@ -121,6 +124,13 @@ class FakeBackend(Backend):
             on_result(req, completion)
             self.done += 1
             self._maybe_fail()
+
+    def score_text(self, text: str) -> list[Optional[float]]:
+        """Token logprobs whose word-level perplexity is the ``perplexity`` knob (one token a word)."""
+        ppl = self.k["perplexity"]
+        if ppl is None:
+            raise NotImplementedError("fake backend: no perplexity knob for this rung")
+        return [None] + [-math.log(float(ppl))] * len(text.split())
 
     def _maybe_fail(self) -> None:
         crash, hang = self.k["crash_after"], self.k["hang_after"]

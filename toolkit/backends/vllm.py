@@ -92,6 +92,16 @@ class VllmBackend(Backend):
         self._closed = False
         self._next_id = 0
 
+    def score_text(self, text: str) -> list[Optional[float]]:
+        """One request with prompt logprobs (it skips the prefix cache, which costs nothing here)."""
+        from vllm import SamplingParams
+
+        from toolkit.perplexity import prompt_token_logprobs
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
+        (out,) = self.llm.generate([text], params, use_tqdm=False)
+        return prompt_token_logprobs(out.prompt_token_ids, out.prompt_logprobs)
+
     def render(self, req: Request) -> str:
         """The exact text sent: a chat request becomes one user turn when the tokenizer has a template."""
         if req.chat and self._chat_template:

@@ -1,8 +1,9 @@
-"""Built-in seeded tasks: ``load_task``, ``draw_exemplars`` and ``task_fingerprint``.
+"""Tasks: ``load_task``, ``draw_exemplars`` and ``task_fingerprint``.
 
-Items come only from the seed: no hub and no network. See :mod:`toolkit.tasks.base` for the
-guarantees every task gets: a fixed exemplar pool, evaluation items disjoint from it, and item ids
-that stay the same whatever ``n`` is.
+A task name is a built-in seeded generator (items come only from the seed: no hub and no network;
+see :mod:`toolkit.tasks.base` for the guarantees every task gets: a fixed exemplar pool, evaluation
+items disjoint from it, and item ids that stay the same whatever ``n`` is) or the path of a task
+spec YAML, a user's own data (:mod:`toolkit.tasks.spec`, docs/tasks.md), with the same guarantees.
 """
 from __future__ import annotations
 
@@ -20,18 +21,40 @@ from toolkit.tasks import (addition, arith_choice, arith_words, last_letters,  #
                            program_trace)
 
 __all__ = ["TASKS", "POOL_SIZE", "Draft", "TaskGenerator", "register", "load_task", "draw_exemplars",
-           "task_fingerprint", "task_names"]
+           "task_fingerprint", "task_names", "take_notes"]
 
 
 def task_names() -> list[str]:
     return sorted(TASKS.names())
 
 
+_NOTED: set[str] = set()
+_PENDING: list[str] = []
+
+
+def take_notes() -> list[str]:
+    """Notes from task specs loaded so far (n larger than the data, ignored lm-eval settings), each
+    once per process; the CLI prints them after a command succeeds, so an error stays one line."""
+    out = list(_PENDING)
+    _PENDING.clear()
+    return out
+
+
 def load_task(name: str, n: int, seed: int) -> Task:
-    """The first ``n`` items of task ``name`` for ``seed`` (a UserError names an unknown task)."""
-    gen = TASKS.get(name)
+    """The first ``n`` items of task ``name`` for ``seed``: a built-in name, or a task spec's path
+    (a name ending in .yaml/.yml, or an existing file). A UserError names an unknown task."""
+    from toolkit.tasks import spec
+
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise UserError("n", n, "the number of items per task must be a positive integer")
+    if name not in TASKS and spec.is_spec_name(name):
+        task = spec.load(name, n, seed)
+        for text in task.meta.get("notes", []):
+            if text not in _NOTED:  # once per process, however often the task is loaded
+                _NOTED.add(text)
+                _PENDING.append(text)
+        return task
+    gen = TASKS.get(name)
     return gen.load(n, seed)
 
 
@@ -55,5 +78,7 @@ def task_fingerprint(task: Task) -> str:
         "items": [i.to_dict() for i in task.items],
         "exemplars": [e.to_dict() for e in task.exemplars],
     }
+    if "spec" in task.meta:  # a task spec's settings that items do not show (its answer regex)
+        data["spec"] = task.meta["spec"]
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

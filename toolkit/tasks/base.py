@@ -7,11 +7,16 @@ every task must have, so no generator can get them wrong:
   every run sees the same pool;
 * evaluation items come from their own stream, seeded by the run seed, and skip any input already in
   the pool or already drawn: evaluation items and exemplars are disjoint by construction;
+* evaluation items and exemplar pools are drawn only from the *eval* partition of the input space
+  (:func:`split_of`, a hash of the question text): the Crossover zoo trains only on the *train*
+  partition (:mod:`toolkit.zoo.corpus`), so no model of the zoo ever saw an evaluation question or an
+  exemplar, whatever the seeds;
 * items are drawn one after another from one stream, so the items for ``n=50`` are exactly the first
   50 of the items for ``n=500`` (prefix-stable ids "0", "1", ...), and runs with different N share ids.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
@@ -24,6 +29,19 @@ from toolkit.types import AnswerType, Item, Task
 POOL_SIZE = 32
 #: give up after this many draws per wanted item (a generator whose space is nearly exhausted)
 MAX_TRIES_PER_ITEM = 50
+#: share of the input space (percent) held out for evaluation items and exemplar pools
+EVAL_PERCENT = 20
+#: changing it re-partitions every task: the zoo must then be retrained (`make zoo`)
+SPLIT_SALT = "crossover-split/v1"
+
+
+def split_of(text: str) -> str:
+    """``"eval"`` or ``"train"``: a fixed partition of the question space by a hash of the question
+    text alone, so one question is on the same side whichever task, seed or stream draws it.
+    Evaluation items and exemplar pools come only from ``"eval"`` (EVAL_PERCENT of the inputs), the
+    zoo's training corpus only from ``"train"``."""
+    digest = hashlib.sha256(f"{SPLIT_SALT}\n{text}".encode("utf-8")).digest()
+    return "eval" if int.from_bytes(digest[:8], "big") % 100 < EVAL_PERCENT else "train"
 
 
 class Draft(NamedTuple):
@@ -74,7 +92,8 @@ class TaskGenerator:
 
 def _draw(gen: TaskGenerator, rng: random.Random, n: int, taken: set[str], prefix: str,
           make_item: MakeItem) -> list[Item]:
-    """``n`` distinct items whose inputs are not in ``taken`` (which grows as items are drawn)."""
+    """``n`` distinct items from the eval partition (:func:`split_of`) whose inputs are not in
+    ``taken`` (which grows as items are drawn)."""
     out: list[Item] = []
     budget = MAX_TRIES_PER_ITEM * n + 1000
     while len(out) < n:
@@ -82,7 +101,7 @@ def _draw(gen: TaskGenerator, rng: random.Random, n: int, taken: set[str], prefi
         if budget < 0:
             raise UserError("n", n, f"task '{gen.name}' cannot generate that many distinct items; use a smaller n")
         d = make_item(rng)
-        if d.input in taken:
+        if d.input in taken or split_of(d.input) != "eval":
             continue
         taken.add(d.input)
         out.append(Item(id=f"{prefix}{len(out)}", input=d.input, target=d.target, choices=d.choices,

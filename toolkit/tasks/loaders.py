@@ -40,10 +40,14 @@ class Problems:
         self.items: list[UserError] = []
 
     def add(self, where: str, value: object, hint: str) -> None:
-        self.items.append(UserError(where, value, hint))
+        self.extend([UserError(where, value, hint)])
 
     def extend(self, errors: list[UserError]) -> None:
-        self.items.extend(errors)
+        seen = {e.line() for e in self.items}
+        for e in errors:  # one report per distinct problem
+            if e.line() not in seen:
+                seen.add(e.line())
+                self.items.append(e)
 
     def full(self) -> bool:
         return len(self.items) >= MAX_PROBLEMS
@@ -76,6 +80,14 @@ class Rows:
     columns: list[str] = field(default_factory=list)  # in first-seen order
     sha256: Optional[str] = None
     path: Optional[str] = None
+    split: Optional[str] = None  # the split of a datasets directory or hub dataset these rows are
+    #: lines that could not be read (malformed JSON, wrong field counts): reported by the caller,
+    #: which goes on checking the good rows so that one `tasks validate` lists every problem
+    problems: list[UserError] = field(default_factory=list)
+
+    def same_source(self, other: "Rows") -> bool:
+        """Rows of one file (or one split of a dataset): their ids share one namespace."""
+        return self.path is not None and (self.path, self.split) == (other.path, other.split)
 
     def where(self, i: int) -> str:
         return f"{self.name}:{self.numbers[i]}"
@@ -92,7 +104,7 @@ class Rows:
         self._seen: set[str] = set(self.columns)
 
     def select(self, keep: list[int]) -> "Rows":
-        out = Rows(self.name, sha256=self.sha256, path=self.path)
+        out = Rows(self.name, sha256=self.sha256, path=self.path, split=self.split)
         for i in keep:
             out.add(self.rows[i], self.numbers[i])
         return out
@@ -132,6 +144,8 @@ def read_file(path: Path, fmt: Optional[str] = None) -> Rows:
     rows = reader(path, name)
     rows.sha256, rows.path = sha256_of(path), str(path.resolve())
     if not rows.rows:
+        if rows.problems:
+            raise SpecError(rows.problems)
         raise UserError(name, "0 rows", "the data file is empty; add at least one item")
     return rows
 
@@ -202,7 +216,7 @@ def _jsonl(path: Path, name: str) -> Rows:
                          "({\"field\": value, ...})")
             continue
         rows.add(value, number)
-    problems.raise_if_any()
+    rows.problems = problems.items
     return rows
 
 
@@ -259,13 +273,14 @@ def _csv(path: Path, name: str) -> Rows:
                 continue
             if len(record) != len(header):
                 problems.add(f"{name}:{start}", _short(",".join(record)),
-                             f"has {len(record)} fields but the header has {len(header)}; quote values that hold commas")
+                             f"has {len(record)} fields but the header has {len(header)}; quote values that "
+                             "hold commas")
             else:
                 rows.add(dict(zip(header, record)), start)
             start = reader.line_num + 1
     except csv.Error as e:
         raise UserError(f"{name}:{reader.line_num}", str(e), "not valid CSV; fix the quoting there") from None
-    problems.raise_if_any()
+    rows.problems = problems.items
     return rows
 
 
@@ -361,7 +376,7 @@ def read_dataset_dir(path: Path, split: Optional[str]) -> tuple[Rows, list[str]]
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     label = f"{name}[{split}]" if split else name
     rows = _table_rows(table, label)
-    rows.path = str(path.resolve())
+    rows.path, rows.split = str(path.resolve()), split
     rows.sha256 = _dir_digest([sub / f for f in files])
     if not rows.rows:
         raise UserError(label, "0 rows", "the dataset split is empty")
@@ -392,10 +407,11 @@ def read_hub(name: str, config: Optional[str], split: str) -> Rows:
     try:
         ds = datasets.load_dataset(name, config, split=split)
     except Exception as e:  # noqa: BLE001 - network, missing dataset, bad split
-        raise UserError("data.hub", name, f"cannot load it ({_short(str(e).splitlines()[0] if str(e) else type(e).__name__, 100)})") from None
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError("data.hub", name, f"cannot load it ({_short(why, 100)})") from None
     rows = Rows(f"{label}[{split}]")
     for i, row in enumerate(ds, 1):
         rows.add({k: _plain(v) for k, v in dict(row).items()}, i)
-    rows.path = label
+    rows.path, rows.split = label, split
     rows.sha256 = getattr(ds, "_fingerprint", None)
     return rows

@@ -160,7 +160,8 @@ def read_text(path: Path, name: Optional[str] = None, max_bytes: int = MAX_BYTES
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise UserError(f"{name}:{line}", raw[e.start: e.start + 4], "not valid UTF-8; save the file as UTF-8") from None
+        raise UserError(f"{name}:{line}", raw[e.start: e.start + 4],
+                        "not valid UTF-8; save the file as UTF-8") from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise UserError(f"{name}:{line}", "\\x00", "the file holds NUL bytes; is it a text file?")

@@ -30,35 +30,34 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Optional
 
 from toolkit.config import Sampling
 from toolkit.strategy import Strategy, get_strategy, strategy_names
 from toolkit.tasks import TASKS, task_names
-from toolkit.tasks.base import TaskGenerator
-
-try:
-    from toolkit.tasks.base import EVAL_PERCENT, split_of
-except ImportError:  # TEMPORARY-ZOO: until toolkit/tasks/base.py holds the partition
-    EVAL_PERCENT = 20
-
-    def split_of(text: str) -> str:
-        h = int.from_bytes(hashlib.sha256(("crossover-split/v1\n" + text).encode("utf-8")).digest()[:8], "big")
-        return "eval" if h % 100 < EVAL_PERCENT else "train"
+from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, TaskGenerator, split_of
 from toolkit.testing import char_vocab
 from toolkit.types import Item, Task
 
-#: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT)
-STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 1.0, "zero_shot_cot_stage1": 0.5,
-                    "zero_shot_cot": 0.25, "instruction": 0.5, "true_false": 0.5}
-DEFAULT_STRATEGY_WEIGHT = 0.5
+#: document weight per task (relative; a task not listed gets 1): the default experiment's tasks
+#: (arith_words, last_letters) and Nye et al.'s addition first; program_trace's long traces would
+#: otherwise take a third of the budget
+TASK_WEIGHTS = {"arith_words": 1.5, "last_letters": 1.0, "addition": 1.0, "arith_choice": 0.75,
+                "program_trace": 0.5}
+#: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT): the
+#: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
+STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 1.0, "zero_shot_cot_stage1": 0.4,
+                    "zero_shot_cot": 0.2, "instruction": 0.4, "true_false": 0.3}
+DEFAULT_STRATEGY_WEIGHT = 0.4
 #: chance that a two-pass strategy's proposed answer is the target (else a near miss)
 P_PROPOSED_RIGHT = 0.5
 #: documents hashed into the recipe hash (a probe of what the generators and templates produce)
 PROBE_DOCS = 64
 #: the shortest row length of the length buckets (see :func:`batches`)
 MIN_ROW = 512
+#: rows kept open per bucket beyond a batch's worth, for later short documents to fill
+OPEN_ROWS = 4
 
 VOCAB = char_vocab()
 BOS, EOS, PAD, UNK = VOCAB["<s>"], VOCAB["</s>"], VOCAB["<pad>"], VOCAB["<unk>"]
@@ -77,16 +76,17 @@ class Recipe:
     seq_len: int = 6144
     max_shots: int = 8
     #: token positions per batch (rows of one length, see :func:`batches`)
-    batch_tokens: int = 8192
-    tasks: tuple[str, ...] = field(default_factory=lambda: tuple(training_tasks()))
-    #: (strategy, weight) pairs; filled from STRATEGY_WEIGHTS and the registry when empty
+    batch_tokens: int = 1024
+    #: (task, weight) pairs; from TASK_WEIGHTS and training_tasks() when empty
+    tasks: tuple[tuple[str, float], ...] = ()
+    #: (strategy, weight) pairs; from STRATEGY_WEIGHTS and the registry when empty
     strategies: tuple[tuple[str, float], ...] = ()
 
     def resolved(self) -> "Recipe":
-        if self.strategies:
-            return self
-        pairs = tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT)) for s in strategy_names())
-        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, tuple(self.tasks), pairs)
+        tasks = self.tasks or tuple((t, TASK_WEIGHTS.get(t, 1.0)) for t in training_tasks())
+        strategies = self.strategies or tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT))
+                                              for s in strategy_names())
+        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, tasks, strategies)
 
     def describe(self) -> dict[str, Any]:
         """The recipe as plain data, with what else decides the stream: the split, the generator
@@ -95,11 +95,12 @@ class Recipe:
         templates = {}
         for s, _ in r.strategies:
             st = get_strategy(s, 0, Sampling())
-            for t in r.tasks:
+            for t, _ in r.tasks:
                 for p in st.template_paths(_task(t)):
                     templates[f"{s}/{t}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-        return {**asdict(r), "split": {"eval_percent": EVAL_PERCENT, "function": "toolkit.tasks.base.split_of"},
-                "generator_versions": {t: TASKS.get(t).version for t in r.tasks},
+        return {**asdict(r), "split": {"eval_percent": EVAL_PERCENT, "salt": SPLIT_SALT,
+                          "function": "toolkit.tasks.base.split_of"},
+                "generator_versions": {t: TASKS.get(t).version for t, _ in r.tasks},
                 "template_sha256": templates, "p_proposed_right": P_PROPOSED_RIGHT,
                 "tokenizer": "character-level (toolkit.testing.char_vocab), BOS + text + EOS per document"}
 
@@ -193,8 +194,9 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
     """The document stream: a seeded (task, strategy, shots) per document, items from ``split``."""
     r = recipe.resolved()
     rng = random.Random(f"zoo-corpus/{split}/{r.seed}")
-    tasks = {t: _task(t) for t in r.tasks}
-    streams = {t: item_stream(TASKS.get(t), split, r.seed) for t in r.tasks}
+    tasks = {t: _task(t) for t, _ in r.tasks}
+    streams = {t: item_stream(TASKS.get(t), split, r.seed) for t, _ in r.tasks}
+    task_names_, task_weights = [t for t, _ in r.tasks], [w for _, w in r.tasks]
     names = [s for s, _ in r.strategies]
     weights = [w for _, w in r.strategies]
     cache: dict[tuple[str, int], Strategy] = {}
@@ -206,7 +208,7 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
 
     n = 0
     while limit is None or n < limit:
-        t = rng.choice(r.tasks)
+        t = rng.choices(task_names_, task_weights)[0]
         s = rng.choices(names, weights)[0]
         task = tasks[t]
         k = rng.randint(0, r.max_shots) if strat(s, 0).uses_exemplars else 0
@@ -260,7 +262,7 @@ def batches(recipe: Recipe, split: str = "train") -> Iterator[Batch]:
 
     A document goes into the first open row with room, in its own bucket (the shortest row length
     that holds it) or a longer one, else into a new row of its own bucket; when a bucket needs a
-    new row and already holds a batch's worth, those rows are sent. Short documents thus train in
+    new row and already holds a batch's worth plus OPEN_ROWS, its oldest batch's worth is sent. Short documents thus train in
     short rows (attention costs per token grow with the row length, so this is what makes long
     contexts affordable on a CPU), and fill the gaps of long rows. A document is never split, so
     every document starts right after its BOS, as at evaluation time.
@@ -286,8 +288,8 @@ def batches(recipe: Recipe, split: str = "train") -> Iterator[Batch]:
                 break
         if placed:
             continue
-        if len(open_rows[own]) == per_batch[own]:
-            full, open_rows[own] = open_rows[own], []
+        if len(open_rows[own]) == per_batch[own] + OPEN_ROWS:  # send the oldest rows
+            full, open_rows[own] = open_rows[own][:per_batch[own]], open_rows[own][per_batch[own]:]
             yield Batch(own, [row + [PAD] * (own - len(row)) for row, _ in full],
                         [doc for _, docs in full for doc in docs])
         open_rows[own].append((ids, [d]))

@@ -21,6 +21,7 @@ tokenizer files, ``loss.csv`` (step, tokens, loss, lr, seconds) and ``manifest.j
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import math
 import os
@@ -42,14 +43,15 @@ HEAD_DIM = 32
 SEQ_LEN = 6144
 #: exemplars per training document: uniform in 0..MAX_SHOTS (the default experiment shows 8)
 MAX_SHOTS = 8
-#: token positions per optimizer step (rows of one length; a 6144-token row alone)
-BATCH_TOKENS = 8192
+#: token positions per optimizer step (rows of one length; a longer row alone): small batches, many
+#: steps, which is what a few million tokens need (8192 reached a far higher loss on the same tokens)
+BATCH_TOKENS = 1024
 #: share of the budget spent warming the learning rate up
 WARMUP = 0.03
 SEED = 0
 LOG_EVERY = 5
-#: batches of held-out (eval-partition) documents for the held-out loss
-VAL_BATCHES = 4
+#: held-out loss: VAL_BATCHES batches of VAL_BATCH_TOKENS positions of eval-partition documents
+VAL_BATCHES, VAL_BATCH_TOKENS = 4, 8192
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ RUNGS: tuple[Spec, ...] = (
     Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=3e-3),
     Spec("zoo-s", hidden=128, layers=3, tokens=TOKENS, lr=2e-3),
     Spec("zoo-m", hidden=192, layers=4, tokens=TOKENS, lr=1.5e-3),
-    Spec("zoo-l", hidden=256, layers=5, tokens=TOKENS, lr=1e-3),
+    Spec("zoo-l", hidden=256, layers=5, tokens=TOKENS, lr=1.2e-3),
 )
 
 
@@ -236,7 +238,7 @@ def validation_loss(model: Any, rec: Recipe) -> float:
     """Mean loss per token on VAL_BATCHES batches built from the eval partition (never trained on)."""
     import torch
 
-    stream = batches(rec, split="eval")
+    stream = batches(dataclasses.replace(rec, batch_tokens=VAL_BATCH_TOKENS), split="eval")
     model.eval()
     total = count = 0.0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):

@@ -169,7 +169,7 @@ def _user_error(model: type[Strict], e: ValidationError, source: str) -> UserErr
     loc = ".".join(str(p) for p in err["loc"])
     field = f"{source}: {loc}" if loc else source
     if err["type"] == "extra_forbidden":
-        parent = _submodel(model, err["loc"][:-1])
+        parent = submodel(model, err["loc"][:-1])
         known = list(parent.model_fields) if parent else []
         return UserError(field, err["loc"][-1], f"unknown key; {did_you_mean(str(err['loc'][-1]), known)}")
     if err["type"] == "missing":
@@ -177,7 +177,7 @@ def _user_error(model: type[Strict], e: ValidationError, source: str) -> UserErr
     return UserError(field, err.get("input"), err["msg"])
 
 
-def _submodel(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
+def submodel(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
     current: Any = model
     for part in loc:
         if isinstance(part, int):

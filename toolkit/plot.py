@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 
 from toolkit.axes import AXIS_TITLE
+from toolkit.fmt import human
 
 #: one marker and one colour per strategy, the baseline first; colours are xterm-256 numbers, shared
 #: by plotext and by the rich legend printed under the figure
@@ -26,18 +27,6 @@ COLORS = (12, 9, 10, 13, 11, 14, 208, 141, 6, 3)
 RANDOM_COLOR = 8
 #: as toolkit.compare.MIN_ITEMS, for reports written before it was stored in meta.rules
 MIN_ITEMS = 20
-
-
-def human(n: Optional[float]) -> str:
-    if n is None:
-        return "—"
-    n = float(n)
-    if abs(n) >= 1e15:
-        return f"{n:.2g}".replace("e+", "e")
-    for factor, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= factor:
-            return f"{n / factor:.3g}{unit}"
-    return f"{n:.3g}"
 
 
 @dataclass

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolkit.errors import UserError
+from toolkit.fmt import human
 
 VERDICT_STYLE = {"crossover": "bold green", "ahead_everywhere": "green", "never": "red",
                  "undetermined": "yellow", "too_few_items": "yellow"}
@@ -27,19 +28,6 @@ MIRAGE_STYLE = {"mirage": "bold yellow", "sharp": "bold magenta", "no_jump": "di
 #: a cell with fewer distinct items than this has no Δ and no verdict (compare.MIN_ITEMS, kept in the report)
 DEFAULT_MIN_ITEMS = 20
 RUNG_STATUS_STYLE = {"done": "green", "running": "cyan", "pending": "dim"}
-
-
-def human(n: Optional[float]) -> str:
-    """135000000 -> '135M', 1.7e9 -> '1.7B', 2.4e21 -> '2.4e21' (FLOPs read better in e-notation)."""
-    if n is None:
-        return "—"
-    n = float(n)
-    if abs(n) >= 1e15:
-        return f"{n:.2g}".replace("e+", "e")
-    for factor, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= factor:
-            return f"{n / factor:.3g}{unit}"
-    return f"{n:.3g}"
 
 
 def _pct(x: Optional[float]) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from toolkit.config import submodel
 from toolkit.errors import UserError, did_you_mean
 from toolkit.tasks.loaders import SpecError
 from toolkit.tasks.yamlsafe import Lines, line_of
@@ -196,7 +197,7 @@ def _schema_problem(err: Any, lines: Lines, name: str, labels: dict[str, str]) -
     line = line_of(lines, loc)
     where = f"{name}:{line}" if line else name
     if err["type"] == "extra_forbidden":
-        parent = _submodel(loc[:-1])
+        parent = submodel(TaskSpec, loc[:-1])
         known = list(parent.model_fields) if parent else []
         dotted = label_of(".".join(str(p) for p in loc[:-1]), labels)
         return UserError(f"{where}: {dotted}" if dotted else where, loc[-1],
@@ -217,17 +218,3 @@ def _schema_problem(err: Any, lines: Lines, name: str, labels: dict[str, str]) -
     return UserError(f"{where}: {dotted}", value, msg)
 
 
-def _submodel(loc: tuple) -> Optional[type[BaseModel]]:
-    current: Any = TaskSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        f = current.model_fields.get(part) if hasattr(current, "model_fields") else None
-        if f is None:
-            return None
-        ann = f.annotation
-        args = getattr(ann, "__args__", ())
-        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if current is None:
-            return None
-    return current

@@ -12,7 +12,7 @@ RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE))
 	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN))
 
-.PHONY: setup run report compare validate render test unit integration golden clean-runs
+.PHONY: setup run report compare validate zoo render test unit integration golden clean-runs
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh
@@ -30,6 +30,10 @@ compare: $(STAMP)
 
 validate: $(STAMP)
 	@$(PY) -m toolkit.validate
+
+# Retrains Crossover's own tiny model ladder (models/zoo/) from its seed; the weights are committed.
+zoo: $(STAMP)
+	$(PY) -m toolkit.zoo train
 
 render: $(STAMP)
 	@$(PY) -m toolkit render --task $(or $(TASK),$(TASKS),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)

@@ -204,10 +204,18 @@ def ladder_names() -> list[str]:
     return sorted(p.stem for p in LADDERS.glob("*.yaml"))
 
 
+def default_ladder() -> str:
+    """``auto``: Crossover's own bundled zoo (a real ladder that runs on a laptop CPU) when its weights
+    are present, else the single bundled SmolLM2 rung. GPU users name a hub ladder (MODELS=qwen2.5)."""
+    if (LADDERS / "zoo.yaml").exists() and (ROOT / "models" / "zoo").is_dir():
+        return "zoo"
+    return "embedded"
+
+
 def ladder_path(name: str) -> Path:
     """A ladder by name (configs/models/<name>.yaml) or by path; ``auto`` is the embedded default."""
     if name == "auto":
-        name = "embedded"
+        name = default_ladder()
     if name.endswith((".yaml", ".yml")) or "/" in name:
         p = Path(name)
         if not p.exists():

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Optional
 
 from toolkit.config import Sampling
@@ -40,16 +40,17 @@ from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, TaskGenerator, split_of
 from toolkit.testing import char_vocab
 from toolkit.types import Item, Task
 
-#: document weight per task (relative; a task not listed gets 1): the default experiment's tasks
-#: (arith_words, last_letters) and Nye et al.'s addition first; program_trace's long traces would
-#: otherwise take a third of the budget
-TASK_WEIGHTS = {"arith_words": 1.5, "last_letters": 1.0, "addition": 1.0, "arith_choice": 0.75,
-                "program_trace": 0.5}
+#: document weight per task (relative; a task not listed gets 1). Addition first: it is Nye et
+#: al.'s scratchpad task, the one where a few million tokens teach a 4M-parameter model to add with a
+#: scratchpad and not without one; then the default experiment's tasks; program_trace's long traces
+#: would otherwise take a third of the budget
+TASK_WEIGHTS = {"addition": 6.0, "arith_words": 1.0, "last_letters": 1.0, "arith_choice": 0.5,
+                "program_trace": 0.25}
 #: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT): the
 #: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
-STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 1.0, "zero_shot_cot_stage1": 0.4,
-                    "zero_shot_cot": 0.2, "instruction": 0.4, "true_false": 0.3}
-DEFAULT_STRATEGY_WEIGHT = 0.4
+STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 2.0, "zero_shot_cot_stage1": 0.3,
+                    "zero_shot_cot": 0.15, "instruction": 0.3, "true_false": 0.25}
+DEFAULT_STRATEGY_WEIGHT = 0.3
 #: chance that a two-pass strategy's proposed answer is the target (else a near miss)
 P_PROPOSED_RIGHT = 0.5
 #: documents hashed into the recipe hash (a probe of what the generators and templates produce)
@@ -61,6 +62,8 @@ OPEN_ROWS = 4
 
 VOCAB = char_vocab()
 BOS, EOS, PAD, UNK = VOCAB["<s>"], VOCAB["</s>"], VOCAB["<pad>"], VOCAB["<unk>"]
+#: the label of a position that carries no loss (PyTorch's cross-entropy ignore_index)
+IGNORE = -100
 
 
 def training_tasks() -> list[str]:
@@ -77,6 +80,9 @@ class Recipe:
     max_shots: int = 8
     #: token positions per batch (rows of one length, see :func:`batches`)
     batch_tokens: int = 1024
+    #: "answers": the loss is on the answers only (every exemplar's and the final one, see
+    #: :func:`answer_spans`), the questions being context; "all": on every token
+    loss_on: str = "answers"
     #: (task, weight) pairs; from TASK_WEIGHTS and training_tasks() when empty
     tasks: tuple[tuple[str, float], ...] = ()
     #: (strategy, weight) pairs; from STRATEGY_WEIGHTS and the registry when empty
@@ -86,7 +92,7 @@ class Recipe:
         tasks = self.tasks or tuple((t, TASK_WEIGHTS.get(t, 1.0)) for t in training_tasks())
         strategies = self.strategies or tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT))
                                               for s in strategy_names())
-        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, tasks, strategies)
+        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, self.loss_on, tasks, strategies)
 
     def describe(self) -> dict[str, Any]:
         """The recipe as plain data, with what else decides the stream: the split, the generator
@@ -119,6 +125,9 @@ class Doc:
     strategy: str
     shots: int
     text: str
+    #: character spans of ``text`` that carry the loss: every answer the document shows (see
+    #: :func:`answer_spans`); the questions are context only
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def _task(name: str) -> Task:
@@ -225,14 +234,45 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
             k -= 1
         if gold is None or len(text) + 2 > r.seq_len:
             continue
-        yield Doc(t, s, k, text)
+        shown = exemplars[:k] if strat(s, 0).uses_exemplars else []
+        yield Doc(t, s, k, text, answer_spans(strat(s, 0), task, shown, text, len(text) - len(gold)))
         n += 1
+
+
+def answer_spans(st: Strategy, task: Task, exemplars: list[Item], text: str,
+                 completion_at: int) -> tuple[tuple[int, int], ...]:
+    """Where the answers are: the final gold completion, and each exemplar's own answer where the
+    exemplar reads exactly as "<its zero-shot prompt><its gold completion>" (few-shot, CoT,
+    scratchpad; True/False exemplars propose other answers, so only the final label counts)."""
+    spans = []
+    at = 0
+    for ex in exemplars:
+        gold = st.gold_completion(task, ex)
+        if not gold:
+            continue
+        block = st.render(task, ex, []) + gold
+        found = text.find(block, at, completion_at)
+        if found >= 0:
+            at = found + len(block)
+            spans.append((at - len(gold), at))
+    return (*spans, (completion_at, len(text)))
 
 
 def encode(text: str) -> list[int]:
     """BOS + one id per character + EOS (what the saved char tokenizer gives, plus the EOS)."""
     ids = [VOCAB.get(c, UNK) for c in text]
     return [BOS, *ids, EOS]
+
+
+def labels_for(doc: Doc, ids: list[int]) -> list[int]:
+    """The training targets aligned with ``encode(doc.text)``: the token where it is part of an answer
+    span (and the final EOS: the model learns to stop), IGNORE elsewhere. With ``loss_on="all"`` the
+    caller uses the ids themselves."""
+    out = [IGNORE] * len(ids)
+    for start, end in doc.spans:
+        out[start + 1:end + 1] = ids[start + 1:end + 1]  # +1: the BOS
+    out[-1] = ids[-1]
+    return out
 
 
 def bucket_lengths(seq_len: int) -> list[int]:
@@ -251,6 +291,8 @@ class Batch:
     length: int
     rows: list[list[int]]
     docs: list[Doc]
+    #: training targets per row: IGNORE where no loss (padding, and questions when loss_on="answers")
+    labels: list[list[int]] = field(default_factory=list)
 
     @property
     def real_tokens(self) -> int:
@@ -270,17 +312,19 @@ def batches(recipe: Recipe, split: str = "train") -> Iterator[Batch]:
     r = recipe.resolved()
     lengths = bucket_lengths(r.seq_len)
     per_batch = {n: max(1, r.batch_tokens // n) for n in lengths}
-    open_rows: dict[int, list[tuple[list[int], list[Doc]]]] = {n: [] for n in lengths}
+    open_rows: dict[int, list[tuple[list[int], list[Doc], list[int]]]] = {n: [] for n in lengths}
     for d in documents(r, split):
         ids = encode(d.text)
+        labels = labels_for(d, ids) if r.loss_on == "answers" else list(ids)
         own = next(n for n in lengths if n >= len(ids))
         placed = False
         for n in lengths:
             if n < own:
                 continue
-            for row, docs in open_rows[n]:
+            for row, docs, targets in open_rows[n]:
                 if len(row) + len(ids) <= n:
                     row += ids
+                    targets += labels
                     docs.append(d)
                     placed = True
                     break
@@ -290,9 +334,10 @@ def batches(recipe: Recipe, split: str = "train") -> Iterator[Batch]:
             continue
         if len(open_rows[own]) == per_batch[own] + OPEN_ROWS:  # send the oldest rows
             full, open_rows[own] = open_rows[own][:per_batch[own]], open_rows[own][per_batch[own]:]
-            yield Batch(own, [row + [PAD] * (own - len(row)) for row, _ in full],
-                        [doc for _, docs in full for doc in docs])
-        open_rows[own].append((ids, [d]))
+            yield Batch(own, [row + [PAD] * (own - len(row)) for row, _, _ in full],
+                        [doc for _, docs, _ in full for doc in docs],
+                        [t + [IGNORE] * (own - len(t)) for _, _, t in full])
+        open_rows[own].append((ids, [d], labels))
 
 
 def shares(recipe: Recipe, n_batches: int = 64) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from toolkit.zoo import FAMILY, ZOO_DIR
-from toolkit.zoo.corpus import PAD, VOCAB, Recipe, batches
+from toolkit.zoo.corpus import IGNORE, VOCAB, Recipe, batches
 from toolkit.zoo.manifest import write_manifest
 
 HEAD_DIM = 32
@@ -77,9 +77,9 @@ class Spec:
 TOKENS = 3_000_000
 RUNGS: tuple[Spec, ...] = (
     Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=3e-3),
-    Spec("zoo-s", hidden=128, layers=3, tokens=TOKENS, lr=2e-3),
-    Spec("zoo-m", hidden=192, layers=4, tokens=TOKENS, lr=1.5e-3),
-    Spec("zoo-l", hidden=256, layers=5, tokens=TOKENS, lr=1.2e-3),
+    Spec("zoo-s", hidden=128, layers=3, tokens=TOKENS, lr=2.5e-3),
+    Spec("zoo-m", hidden=192, layers=4, tokens=TOKENS, lr=2e-3),
+    Spec("zoo-l", hidden=256, layers=5, tokens=TOKENS, lr=1.5e-3),
 )
 
 
@@ -159,7 +159,7 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
         batch = next(stream)
         ids = torch.tensor(batch.rows, dtype=torch.long)
         token_hash.update(ids.numpy().astype("<i2").tobytes())
-        labels = ids.masked_fill(ids == PAD, -100)
+        labels = torch.tensor(batch.labels, dtype=torch.long)
         lr = lr_at(seen / budget, s.lr)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -235,7 +235,8 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
 
 
 def validation_loss(model: Any, rec: Recipe) -> float:
-    """Mean loss per token on VAL_BATCHES batches built from the eval partition (never trained on)."""
+    """Mean loss per trained-on token (the answers, with loss_on="answers") on VAL_BATCHES batches of
+    documents built from the eval partition (never trained on)."""
     import torch
 
     stream = batches(dataclasses.replace(rec, batch_tokens=VAL_BATCH_TOKENS), split="eval")
@@ -243,9 +244,10 @@ def validation_loss(model: Any, rec: Recipe) -> float:
     total = count = 0.0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         for _ in range(VAL_BATCHES):
-            ids = torch.tensor(next(stream).rows, dtype=torch.long)
-            n = float((ids[:, 1:] != PAD).sum())
-            total += float(model(input_ids=ids, labels=ids.masked_fill(ids == PAD, -100)).loss) * n
+            b = next(stream)
+            ids, labels = torch.tensor(b.rows, dtype=torch.long), torch.tensor(b.labels, dtype=torch.long)
+            n = float((labels[:, 1:] != IGNORE).sum())
+            total += float(model(input_ids=ids, labels=labels).loss) * n
             count += n
     model.train()
     return total / count

@@ -73,7 +73,8 @@ class Spec:
         return -(-8 * self.hidden // (3 * 64)) * 64
 
 
-#: the ladder, smallest first. Same token budget for every rung: a pure size ladder.
+#: the ladder, smallest first. Same token budget for every rung: a pure size ladder. Measured on the
+#: 2-core machine, otherwise idle: 66 s, 196 s, 378 s, 599 s (21 min for `make zoo` in all).
 TOKENS = 3_000_000
 RUNGS: tuple[Spec, ...] = (
     Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=3e-3),
@@ -226,6 +227,9 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
             "command": f"python -m toolkit.zoo train --rung {s.name}"
                        + (f" --tokens {budget}" if budget != s.tokens else ""),
         })
+        tmp.chmod(0o755)  # mkdtemp makes it private; a rung directory is shared like any checkpoint
+        for f in tmp.iterdir():
+            f.chmod(0o644)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.rename(tmp, out_dir)

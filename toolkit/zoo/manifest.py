@@ -11,21 +11,17 @@ A ladder rung with ``manifest: models/zoo/<rung>/manifest.json`` reads its param
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from toolkit.tasks.loaders import sha256_of
+
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: one file-hash helper for the project (task data files and weights alike)
+sha256_file = sha256_of
 
 
 def write_manifest(model_dir: Path, data: dict[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,41 @@ def test_corpus_is_seeded():
     assert Recipe(seed=3).sha256() == Recipe(seed=3).sha256() != Recipe(seed=4).sha256()
 
 
+def test_shot_weights_decide_how_many_exemplars_a_document_shows():
+    only = lambda k: tuple(1.0 if i == k else 0.0 for i in range(9))  # noqa: E731
+    for k in (0, 3):
+        docs = [d for d in documents(Recipe(shot_weights=only(k)), limit=60) if d.strategy == "few_shot"]
+        assert docs and all(d.shots == k for d in docs)
+    with pytest.raises(ValueError, match="shot_weights"):
+        Recipe(shot_weights=(1.0, 1.0)).resolved()
+
+
+def test_curriculum_shows_short_documents_first():
+    """The first short_first tokens show at most short_max_shots exemplars, the rest up to max_shots."""
+    rec = Recipe(short_first=20_000, short_max_shots=1, shot_weights=(0.0, 1.0) + (0.0,) * 6 + (50.0,))
+    seen = 0
+    early, late = [], []
+    for d in documents(rec, limit=400):
+        (early if seen < 20_000 else late).append(d)
+        seen += len(d.text) + 2
+    shows = lambda ds: {d.shots for d in ds if d.strategy == "few_shot"}  # noqa: E731
+    assert shows(early) and shows(early) <= {1}  # weight 0 on k=0: one exemplar when short
+    assert 8 in shows(late) and shows(late) <= {1, 8}
+
+
+def test_curriculum_short_phase_keeps_to_its_tasks_and_strategies():
+    rec = Recipe(short_first=30_000, short_tasks=(("addition", 1.0),),
+                 short_strategies=(("scratchpad", 1.0), ("few_shot", 1.0)))
+    seen = 0
+    early, late = [], []
+    for d in documents(rec, limit=600):
+        (early if seen < 30_000 else late).append(d)
+        seen += len(d.text) + 2
+    assert early and {d.task for d in early} == {"addition"}
+    assert {d.strategy for d in early} == {"scratchpad", "few_shot"}
+    assert len({d.task for d in late}) > 1 and len({d.strategy for d in late}) > 2
+
+
 def test_encode_matches_the_saved_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 

@@ -14,7 +14,7 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   i.e. ``addition_ood``: Nye et al. train on 1-8 digits and test on 9-10, so training on it would
   defeat the test);
 * every registered strategy whose ``gold_completion`` is not None, with a document weight each;
-* ``k`` exemplars, uniform in 0..``max_shots`` for strategies that show exemplars (fewer if the
+* ``k`` exemplars, drawn from 0..``max_shots`` by ``shot_weights`` for strategies that show exemplars (fewer if the
   document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
@@ -27,6 +27,7 @@ rung trains on the same token stream, cut at its own token budget.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -44,7 +45,7 @@ from toolkit.types import Item, Task
 #: al.'s scratchpad task, the one where a few million tokens teach a 4M-parameter model to add with a
 #: scratchpad and not without one; then the default experiment's tasks; program_trace's long traces
 #: would otherwise take a third of the budget
-TASK_WEIGHTS = {"addition": 6.0, "arith_words": 1.0, "last_letters": 1.0, "arith_choice": 0.5,
+TASK_WEIGHTS = {"addition": 12.0, "arith_words": 1.0, "last_letters": 1.0, "arith_choice": 0.5,
                 "program_trace": 0.25}
 #: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT): the
 #: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
@@ -78,6 +79,17 @@ class Recipe:
     seed: int = 0
     seq_len: int = 6144
     max_shots: int = 8
+    #: relative weight of showing k = 0..max_shots exemplars; empty: uniform
+    shot_weights: tuple[float, ...] = ()
+    #: a curriculum: the first ``short_first`` tokens of the stream show at most ``short_max_shots``
+    #: exemplars. Tiny models learn to read the question (copy its digits) in short documents within
+    #: a million tokens and not at all in as many tokens of 8-shot ones; once they can, longer
+    #: contexts follow
+    short_first: int = 0
+    short_max_shots: int = 1
+    #: (task, weight) and (strategy, weight) pairs of the short phase; empty: those of the whole stream
+    short_tasks: tuple[tuple[str, float], ...] = ()
+    short_strategies: tuple[tuple[str, float], ...] = ()
     #: token positions per batch (rows of one length, see :func:`batches`)
     batch_tokens: int = 1024
     #: "answers": the loss is on the answers only (every exemplar's and the final one, see
@@ -92,7 +104,10 @@ class Recipe:
         tasks = self.tasks or tuple((t, TASK_WEIGHTS.get(t, 1.0)) for t in training_tasks())
         strategies = self.strategies or tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT))
                                               for s in strategy_names())
-        return Recipe(self.seed, self.seq_len, self.max_shots, self.batch_tokens, self.loss_on, tasks, strategies)
+        shots = self.shot_weights or (1.0,) * (self.max_shots + 1)
+        if len(shots) != self.max_shots + 1:
+            raise ValueError(f"shot_weights has {len(shots)} weights; max_shots={self.max_shots} needs {self.max_shots + 1}")
+        return dataclasses.replace(self, tasks=tasks, strategies=strategies, shot_weights=shots)
 
     def describe(self) -> dict[str, Any]:
         """The recipe as plain data, with what else decides the stream: the split, the generator
@@ -208,6 +223,9 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
     task_names_, task_weights = [t for t, _ in r.tasks], [w for _, w in r.tasks]
     names = [s for s, _ in r.strategies]
     weights = [w for _, w in r.strategies]
+    # the short phase's weights over the same names (a name it does not list gets 0)
+    short_task_weights = [dict(r.short_tasks).get(t, 0.0) for t in task_names_] if r.short_tasks else task_weights
+    short_weights = [dict(r.short_strategies).get(s, 0.0) for s in names] if r.short_strategies else weights
     cache: dict[tuple[str, int], Strategy] = {}
 
     def strat(name: str, k: int) -> Strategy:
@@ -215,12 +233,15 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
             cache[(name, k)] = get_strategy(name, k, Sampling())
         return cache[(name, k)]
 
-    n = 0
+    n = chars = 0
     while limit is None or n < limit:
-        t = rng.choices(task_names_, task_weights)[0]
-        s = rng.choices(names, weights)[0]
+        short = chars < r.short_first
+        t = rng.choices(task_names_, short_task_weights if short else task_weights)[0]
+        s = rng.choices(names, short_weights if short else weights)[0]
         task = tasks[t]
-        k = rng.randint(0, r.max_shots) if strat(s, 0).uses_exemplars else 0
+        most = r.short_max_shots if short else r.max_shots
+        shot_w = r.shot_weights[:most + 1] if any(r.shot_weights[:most + 1]) else None  # None: uniform
+        k = rng.choices(range(most + 1), shot_w)[0] if strat(s, 0).uses_exemplars else 0
         exemplars = [next(streams[t]) for _ in range(k)]
         item = next(streams[t])
         while True:  # fewer exemplars until the document fits (BOS and EOS included)
@@ -237,6 +258,7 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
         shown = exemplars[:k] if strat(s, 0).uses_exemplars else []
         yield Doc(t, s, k, text, answer_spans(strat(s, 0), task, shown, text, len(text) - len(gold)))
         n += 1
+        chars += len(text) + 2
 
 
 def answer_spans(st: Strategy, task: Task, exemplars: list[Item], text: str,

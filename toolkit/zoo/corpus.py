@@ -14,8 +14,10 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   i.e. ``addition_ood``: Nye et al. train on 1-8 digits and test on 9-10, so training on it would
   defeat the test);
 * every registered strategy whose ``gold_completion`` is not None, with a document weight each;
-* ``k`` exemplars, drawn from 0..``max_shots`` by ``shot_weights`` for strategies that show exemplars (fewer if the
-  document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
+* ``k`` exemplars, drawn from 0..``max_shots`` by ``shot_weights`` for strategies that show
+  exemplars (fewer if the document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
+* optionally a curriculum: the first ``short_first`` tokens keep to ``short_tasks`` and
+  ``short_strategies`` with at most ``short_max_shots`` exemplars (where tiny models learn to copy);
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.

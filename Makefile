@@ -1,7 +1,8 @@
 # Crossover — `make run STRATEGY=cot` is the main job, `make test` the tests.
 # Variables: STRATEGY (comma list; the baseline is always added), BASELINE, MODELS (ladder name or YAML
 # path), TASKS (comma list or task YAML paths), N (items per task), SEED, EXEMPLAR_SEEDS (comma list),
-# RUN (a run id to resume or report), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B.
+# RUN (a run id to resume or report), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B,
+# QUICK=1 / REPEATS / SKIP for `make bench`.
 PY      := .venv/bin/python
 STAMP   := .venv/.crossover-setup
 export HF_HUB_OFFLINE ?= 1
@@ -12,7 +13,7 @@ RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE))
 	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN))
 
-.PHONY: setup run report compare validate zoo render test unit integration golden clean-runs
+.PHONY: setup run report compare validate zoo render test unit integration golden bench clean-runs
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh
@@ -34,6 +35,11 @@ validate: $(STAMP)
 # Retrains Crossover's own tiny model ladder (models/zoo/) from its seed; the weights are committed.
 zoo: $(STAMP)
 	$(PY) -m toolkit.zoo train
+
+# Crossover vs raw vLLM, lm-evaluation-harness and HF generate on one grid (docs/performance.md).
+# QUICK=1: the <=10-minute form (fewer items, one repeat), same JSON shape.
+bench: $(STAMP)
+	@$(PY) -m bench $(if $(QUICK),--size quick) $(call opt,--repeats,$(REPEATS)) $(call opt,--skip,$(SKIP))
 
 render: $(STAMP)
 	@$(PY) -m toolkit render --task $(or $(TASK),$(TASKS),arith_words) --strategy $(or $(STRATEGY),cot) --n $(or $(N),2)

@@ -131,6 +131,25 @@ def test_resume_after_hard_kill_redoes_nothing(tmp_path):
     assert {k: strip(r) for k, r in ((r["key"], r) for r in after)} == {k: strip(r) for k, r in golden.items()}
 
 
+def test_resuming_a_finished_run_starts_no_worker(tmp_path):
+    lad, exp = fake_ladder(tmp_path), experiment(tmp_path)
+    assert run_cli(tmp_path, lad, exp).returncode == 0
+    run = only_run(tmp_path)
+    logs = {p: p.stat().st_mtime_ns for p in run.glob("rungs/*/worker.log")}
+    before = json.loads((run / "rungs.json").read_text())
+    p = run_cli(tmp_path, lad, exp, "--run", run.name)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("every record is stored") == 3
+    assert {q: q.stat().st_mtime_ns for q in run.glob("rungs/*/worker.log")} == logs  # no worker ran
+    assert json.loads((run / "rungs.json").read_text()) == before
+    records = load_records(run / "records.jsonl")
+    records.pop()  # one record lost: that rung runs again, the others still do not
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    p = run_cli(tmp_path, lad, exp, "--run", run.name)
+    assert p.returncode == 0 and p.stdout.count("every record is stored") == 2
+    assert len(load_records(run / "records.jsonl")) == len(records) + 1
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     lad = fake_ladder(tmp_path)
     assert run_cli(tmp_path, lad, experiment(tmp_path)).returncode == 0

@@ -65,6 +65,22 @@ def test_engine_options_overlay_and_defaults(tmp_path):
     assert gpu["max_model_len"] == vb.DEFAULT_MAX_MODEL_LEN and "gpu_memory_utilization" not in gpu
 
 
+def test_cpu_dtype_keeps_float32_and_honours_the_override(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CROSSOVER_CPU_DTYPE", raising=False)
+    assert vb.cpu_dtype("float32") == "float32" and vb.cpu_dtype(None) is None
+    native = torch.cpu._is_avx512_bf16_supported()
+    assert vb.cpu_dtype("bfloat16") == ("bfloat16" if native else "float32")
+    monkeypatch.setenv("CROSSOVER_CPU_DTYPE", "bfloat16")
+    assert vb.cpu_dtype("float32") == "bfloat16"
+
+
+def test_output_id_strips_the_engines_random_suffix():
+    assert vb.output_id("12-3f9a0c1d") == "12" and vb.output_id("7") == "7"
+    assert vb.output_id("crossover-1") == "crossover-1"
+
+
 def test_request_seed_depends_on_key_only():
     assert vb.request_seed(0, "a") == vb.request_seed(0, "a") != vb.request_seed(0, "b")
     assert vb.request_seed(1, "a") != vb.request_seed(0, "a")

@@ -92,6 +92,12 @@ def _entry(exp: Experiment, task: Task, item: Item, strat: Strategy, seed: int, 
     return Entry(key, task, item, strat, seed, req, prior_key, prior)
 
 
+def plan_keys(exp: Experiment, tasks: dict[str, Task], strategies: dict[str, Strategy], rung: str) -> set[str]:
+    """The record keys of both passes for ``rung``, without rendering a prompt."""
+    return {record_key(task.name, item.id, strat.name, seed, rung) for task in tasks.values()
+            for seed in exp.exemplar_seed_list() for strat in strategies.values() for item in task.items}
+
+
 def full_plan(exp: Experiment, tasks: dict[str, Task], strategies: dict[str, Strategy], rung: str) -> list[Entry]:
     """Both passes with placeholder priors: every prompt rendered once, to validate and to count."""
     return (build_plan(exp, tasks, strategies, rung)

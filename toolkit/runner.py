@@ -14,7 +14,8 @@ from rich.console import Console
 from toolkit.config import Experiment, Ladder, load_ladder
 from toolkit.errors import UserError
 from toolkit.models import check_model
-from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks
+from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks, plan_keys
+from toolkit.strategy import Strategy
 from toolkit.store import RunStore, read_json, write_atomic, write_json
 from toolkit.types import Task
 from toolkit.supervise import run_rung
@@ -29,6 +30,7 @@ class Resolved:
     fingerprint: dict[str, str]
     n_requests: int
     tasks: dict[str, Task]
+    strategies: dict[str, Strategy]
 
 
 def resolve(exp: Experiment) -> Resolved:
@@ -39,7 +41,7 @@ def resolve(exp: Experiment) -> Resolved:
             check_model(rung.model, field=f"models.rungs[{i}].model")
     tasks, strategies = load_tasks(exp), load_strategies(exp)
     plan = full_plan(exp, tasks, strategies, ladder.rungs[0].name)  # raises on template errors
-    return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan), tasks)
+    return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan), tasks, strategies)
 
 
 def versions() -> dict[str, str]:
@@ -111,7 +113,16 @@ def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console
     console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] "
                   f"({len(res.ladder.rungs)} rungs) · {res.n_requests} requests per rung")
     outcomes = []
+    previous = {o.get("name"): o for o in read_json(store.dir / "rungs.json", []) or []}
+    done = store.done_keys() if previous else set()
     for rung in res.ladder.rungs:
+        before = previous.get(rung.name)
+        if before and before.get("status") == "done" and plan_keys(exp, res.tasks, res.strategies, rung.name) <= done:
+            # a resumed run whose rung has every record: no worker, no engine (seconds, not minutes)
+            console.print(f"rung {rung.name}: every record is stored, nothing to run")
+            outcomes.append(before)
+            write_json(store.dir / "rungs.json", outcomes)
+            continue
         outcome = run_rung(store, rung, exp.limits, console)
         if outcome.status != "done":
             console.print(f"[red]rung {rung.name} failed[/] ({outcome.cause}): {outcome.error}")

@@ -37,11 +37,13 @@ class RungOutcome:
     error: Optional[str] = None
     returncode: Optional[int] = None
     wall_s: float = 0.0
+    #: the worker's own account: engine load and generation seconds, requests, output tokens
+    timings: Optional[dict[str, Any]] = None
 
     def as_dict(self, rung: Rung) -> dict[str, Any]:
         return {"name": self.name, "params": rung.params, "flops": rung.training_flops(),
                 "status": self.status, "cause": self.cause, "error": self.error,
-                "returncode": self.returncode, "wall_s": round(self.wall_s, 1)}
+                "returncode": self.returncode, "wall_s": round(self.wall_s, 1), "timings": self.timings}
 
 
 def _spawn(store: RunStore, rung: str, log: Path) -> subprocess.Popen:
@@ -151,9 +153,9 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> R
     status = read_json(rdir / "status.json", {}) or {}
     wall = time.monotonic() - started
     if proc.returncode == 0 and status.get("state") == "done":
-        return RungOutcome(rung.name, "done", returncode=0, wall_s=wall)
+        return RungOutcome(rung.name, "done", returncode=0, wall_s=wall, timings=status.get("timings"))
     cause, error = classify(proc.returncode, status, _tail(log), hung)
-    return RungOutcome(rung.name, "failed", cause, error, proc.returncode, wall)
+    return RungOutcome(rung.name, "failed", cause, error, proc.returncode, wall, status.get("timings"))
 
 
 def _watch(proc: subprocess.Popen, rdir: Path, name: str, limits: Limits, console: Console,

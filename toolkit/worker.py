@@ -73,9 +73,11 @@ class RungWork:
         self.tasks, self.strategies = load_tasks(self.exp), load_strategies(self.exp)
         self.status = store.rung_dir(rung_name) / "status.json"
         self.backends: dict[str, Any] = {}
+        #: where the rung's time went (make bench reads it; rungs.json keeps it)
+        self.timings: dict[str, Any] = {"load_s": 0.0, "generate_s": 0.0, "requests": 0, "output_tokens": 0}
 
     def set_state(self, state: str) -> None:
-        write_json(self.status, {"state": state, "time": time.time()})
+        write_json(self.status, {"state": state, "time": time.time(), "timings": self.timings})
 
     def run(self) -> None:
         self.set_state("loading")
@@ -138,12 +140,19 @@ class RungWork:
         by_key = {e.key: e for e in batch}
 
         def on_result(request: Request, completion: Completion) -> None:
+            t0 = time.perf_counter()
             entry = by_key[request.key]
             score = entry.strategy.score(entry.task, entry.item, completion, prior=entry.prior)
             writer.append(make_record(entry, self.rung, completion, score))
             progress.add(completion)
+            self.timings["output_tokens"] += completion.n_tokens
+            self.timings["record_s"] = round(self.timings.get("record_s", 0.0) + time.perf_counter() - t0, 4)
 
-        self.backend(role).generate([e.request for e in batch], on_result)
+        backend = self.backend(role)
+        t0 = time.perf_counter()
+        backend.generate([e.request for e in batch], on_result)
+        self.timings["generate_s"] = round(self.timings["generate_s"] + time.perf_counter() - t0, 3)
+        self.timings["requests"] += len(batch)
 
     def backend(self, role: str) -> Any:
         """One engine per checkpoint, loaded on first use; the base engine is closed before an
@@ -153,7 +162,13 @@ class RungWork:
             for other in list(self.backends):
                 self.backends.pop(other).close()
             self.set_state("loading")
+            t0 = time.perf_counter()
             self.backends[role] = make_backend(self.ladder, self.rung, role=role)
+            self.timings["load_s"] = round(self.timings["load_s"] + time.perf_counter() - t0, 3)
+            backend = self.backends[role]
+            if hasattr(backend, "options"):  # what the engine was built with, model path included
+                self.timings.setdefault("engine", {})[role] = {"model": backend.model_dir, **backend.options}
+                self.timings.setdefault("engine_env", {})[role] = getattr(backend, "env", {})
             self.set_state("running")
         return self.backends[role]
 

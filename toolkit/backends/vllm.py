@@ -5,8 +5,13 @@ core process with ``spawn``, so it must be built under ``if __name__ == "__main_
 
 Engine options are ``ladder.engine`` overlaid with ``rung.engine`` and passed to ``vllm.LLM``.
 Defaults: ``max_model_len`` min(2048, the model's limit), ``seed`` 0, prefix caching on; on a CPU
-host ``gpu_memory_utilization`` 0.5 and ``VLLM_CPU_KVCACHE_SPACE`` (GiB) =
-``$CROSSOVER_CPU_KVCACHE_GIB`` or 4 when unset.
+host ``gpu_memory_utilization`` 0.5, ``VLLM_CPU_KVCACHE_SPACE`` (GiB) =
+``$CROSSOVER_CPU_KVCACHE_GIB`` or 4 when unset, the engine core in-process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set) and float32 where the CPU has no native bf16.
+Requests go in through ``LLM.enqueue`` and come out of the engine loop ``LLM.generate`` itself runs,
+one finished request at a time. No shared-prefix warm-up: vLLM V1 registers a block in the prefix
+cache when it is allocated, so prompts scheduled in the same step already share their exemplars
+(measured: a one-prompt-per-group warm-up changed nothing on the bench grid but its own ~1 s).
 
 One backend serves one checkpoint: ``role`` "base" (``rung.model``) or "instruct"
 (``rung.instruct_model``); every request's ``model_role`` must match it.
@@ -32,6 +37,8 @@ from toolkit.types import Completion, Request
 
 DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_CPU_KV_GIB = "4"
+ENGINE_ENV = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND",
+              "OMP_NUM_THREADS", "CROSSOVER_CPU_DTYPE")
 
 
 def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool) -> dict[str, Any]:
@@ -45,7 +52,25 @@ def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool) -> 
     if on_cpu:
         # On CPU this fraction is of host memory; vLLM's GPU default (0.9) would starve the host.
         opts.setdefault("gpu_memory_utilization", 0.5)
+        opts["dtype"] = cpu_dtype(opts.get("dtype"))
     return opts
+
+
+def cpu_dtype(asked: Any) -> Any:
+    """The dtype a CPU rung computes in. Half precision runs natively only with AVX512-BF16 / AMX;
+    elsewhere (AVX2 machines such as most laptops and small cloud VMs) PyTorch emulates it, which
+    we measured at >60 s per engine step for SmolLM2-135M, so it runs in float32 instead (exact
+    for bf16 weights). ``$CROSSOVER_CPU_DTYPE`` forces a dtype; the effective options are recorded
+    in the rung's status."""
+    forced = os.environ.get("CROSSOVER_CPU_DTYPE", "").strip()
+    if forced:
+        return forced
+    if str(asked) not in ("bfloat16", "float16", "half", "torch.bfloat16", "torch.float16"):
+        return asked
+    import torch
+
+    native = torch.cpu._is_avx512_bf16_supported() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return asked if native else "float32"
 
 
 def _model_max_len(model_dir: str) -> Optional[int]:
@@ -77,6 +102,13 @@ class VllmBackend(Backend):
             # Read when the engine config is built (below), and inherited by the spawned core process.
             kv_gib = os.environ.get("CROSSOVER_CPU_KVCACHE_GIB", DEFAULT_CPU_KV_GIB)
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", kv_gib)
+            # The engine core in this process: on CPU the separate core and model-runner processes
+            # cost two more torch+vLLM start-ups (~30 s a load here) and pin the model to one core
+            # while reserving the other for a frontend that is idle most of the time. Measured on the
+            # bench grid (2 cores): load 40.6 s -> 11.5 s, generation 27.4 s -> 17.6 s.
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        #: the vLLM settings that come from the environment, recorded with the rung (make bench reuses them)
+        self.env = {k: os.environ[k] for k in ENGINE_ENV if k in os.environ}
         self.options = engine_options(ladder, rung, self.model_dir, on_cpu)
         self.load_s = 0.0
         t0, log_offsets = time.perf_counter(), _log_offsets()
@@ -90,7 +122,6 @@ class VllmBackend(Backend):
         self.tokenizer = self.llm.get_tokenizer()
         self._chat_template = getattr(self.tokenizer, "chat_template", None)
         self._closed = False
-        self._next_id = 0
 
     def score_text(self, text: str) -> list[Optional[float]]:
         """One request with prompt logprobs (it skips the prefix cache, which costs nothing here)."""
@@ -119,16 +150,17 @@ class VllmBackend(Backend):
             logprobs=req.top_logprobs or None, seed=seed,
             output_kind=RequestOutputKind.FINAL_ONLY)  # step() then returns finished requests only
 
-    def _submit(self, req: Request, text: str) -> str:
-        """Add one request to the engine under our own id (LLMEngine.add_request: vLLM 0.11 and 0.32)."""
-        self._next_id += 1
-        rid = f"crossover-{self._next_id}"
-        prompt: Any = text
+    def _prompt(self, req: Request, text: str) -> Any:
         if req.chat and self._chat_template:
             # A chat template already writes its special tokens: encoding it again would add a second BOS.
-            prompt = {"prompt_token_ids": self.tokenizer.encode(text, add_special_tokens=False)}
-        self.llm.llm_engine.add_request(rid, prompt, self.sampling_params(req))
-        return rid
+            return {"prompt_token_ids": self.tokenizer.encode(text, add_special_tokens=False)}
+        return text
+
+    def _enqueue(self, prompt: Any, params: Any) -> str:
+        """One request through ``LLM.enqueue`` (the documented offline surface; one call per request
+        so that a bad one fails alone)."""
+        (rid,) = self.llm.enqueue([prompt], params, use_tqdm=False)
+        return output_id(rid)
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
         check_requests(requests, self.role)
@@ -137,7 +169,7 @@ class VllmBackend(Backend):
             text = req.prompt
             try:
                 text = self.render(req)
-                rid = self._submit(req, text)
+                rid = self._enqueue(self._prompt(req, text), self.sampling_params(req))
             except Exception as e:  # a bad request (too long, bad params) fails alone
                 on_result(req, error_completion(req, f"{type(e).__name__}: {e}", prompt=text))
                 continue
@@ -145,6 +177,7 @@ class VllmBackend(Backend):
         self._drain(pending, on_result)
 
     def _drain(self, pending: dict[str, tuple[Request, float, str]], on_result: OnResult) -> None:
+        """The engine loop of ``LLM.generate``, streaming: each request is handed over as it finishes."""
         engine = self.llm.llm_engine
         while pending and engine.has_unfinished_requests():
             for out in engine.step():
@@ -166,6 +199,13 @@ class VllmBackend(Backend):
         except Exception as e:  # a dead engine must not mask the error that killed it
             print(f"crossover: vLLM shutdown failed: {type(e).__name__}: {e}", file=sys.stderr)
         del self.llm
+
+
+def output_id(enqueued: str) -> str:
+    """The id a request's RequestOutput carries: ``LLM.enqueue`` returns the engine's internal id
+    (LLM's counter plus a random "-xxxxxxxx" suffix), the outputs carry the counter alone."""
+    head, _, _ = enqueued.partition("-")
+    return head if head.isdigit() else enqueued
 
 
 def to_completion(req: Request, out: Any, prompt: str, latency_s: float) -> Completion:

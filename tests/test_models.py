@@ -126,3 +126,17 @@ def test_prepare_bundled_converts_once(tmp_path):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(path)
     assert tok.chat_template and tok.encode("hi", add_special_tokens=False)
+
+
+def test_hub_policy_keeps_bundled_ladders_offline_and_lets_hub_ladders_download(monkeypatch):
+    from toolkit.config import load_ladder
+    from toolkit.models import hub_models
+    from toolkit.runner import hub_policy
+
+    assert hub_models(load_ladder("zoo").rungs) == [] and hub_models(load_ladder("embedded").rungs) == []
+    assert "Qwen/Qwen2.5-0.5B" in hub_models(load_ladder("qwen2.5").rungs)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub_policy(load_ladder("qwen2.5"))
+    assert "HF_HUB_OFFLINE" not in os.environ  # a GPU machine with internet may download
+    hub_policy(load_ladder("zoo"))
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

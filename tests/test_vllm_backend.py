@@ -226,3 +226,17 @@ def test_tiny_model_is_deterministic_for_a_seed(tmp_path):
     weights = [(p / "model.safetensors").read_bytes() for p in (a, b, c)]
     assert weights[0] == weights[1] != weights[2]
     assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+
+
+def test_tensor_parallel_size_is_the_fewest_gpus_that_hold_the_rung():
+    gib = 2**30
+    assert vb.tensor_parallel_size(494_000_000, "bfloat16", 0.9, 1, 80 * gib) == 1
+    assert vb.tensor_parallel_size(32_800_000_000, "bfloat16", 0.9, 8, 80 * gib) == 2
+    assert vb.tensor_parallel_size(72_700_000_000, "bfloat16", 0.9, 8, 80 * gib) == 4
+    with pytest.raises(vb.BackendLoadError, match="4 GPUs .* 1 are visible"):
+        vb.tensor_parallel_size(72_700_000_000, "bfloat16", 0.9, 1, 80 * gib)
+    lad = Ladder(name="l", family="f", rungs=[{"name": "a", "model": "m", "params": 72_700_000_000}])
+    assert vb.engine_options(lad, lad.rungs[0], "/none", on_cpu=False, gpus=(8, 80 * gib))["tensor_parallel_size"] == 4
+    mine = Ladder(name="l", family="f", rungs=[{"name": "a", "model": "m", "params": 72_700_000_000,
+                                                "engine": {"tensor_parallel_size": 8}}])
+    assert vb.engine_options(mine, mine.rungs[0], "/none", on_cpu=False, gpus=(1, gib))["tensor_parallel_size"] == 8

@@ -91,6 +91,17 @@ def check_model(spec: str, field: str = "model") -> None:
                         f"(HF_HUB_OFFLINE=1) with no cached copy; use a local path or one of: {_bundled_list()}")
 
 
+def is_local(spec: str) -> bool:
+    """A bundled model or a local directory: nothing to fetch from a hub."""
+    return spec.startswith(BUNDLED_PREFIX) or local_path(spec).exists() or _looks_like_path(spec)
+
+
+def hub_models(rungs: list) -> list[str]:
+    """The rungs' checkpoints that would come from the Hugging Face hub (none for the bundled ladders)."""
+    specs = [s for r in rungs for s in (r.model, getattr(r, "instruct_model", None)) if s]
+    return [s for s in specs if not is_local(s)]
+
+
 def check_rung_models(rungs: list) -> None:
     """Check every rung's checkpoints, naming the ladder key (``models.rungs[i].model``) on error."""
     for i, rung in enumerate(rungs):

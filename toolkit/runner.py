@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from toolkit.config import Experiment, Ladder, load_ladder
 from toolkit.errors import UserError
-from toolkit.models import check_model
+from toolkit.models import check_model, hub_models, is_offline
 from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks, plan_keys
 from toolkit.strategy import Strategy
 from toolkit.store import RunStore, read_json, write_atomic, write_json
@@ -33,9 +34,22 @@ class Resolved:
     strategies: dict[str, Strategy]
 
 
-def resolve(exp: Experiment) -> Resolved:
+def hub_policy(ladder: Ladder, console: Optional[Console] = None) -> None:
+    """Bundled and local ladders never touch the hub (HF_HUB_OFFLINE=1 for the workers unless the
+    user set it); a hub ladder may download unless the user asked for offline, and says so."""
+    remote = hub_models(ladder.rungs) if ladder.backend == "vllm" else []
+    if not remote:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    elif console is not None and not is_offline():
+        console.print(f"[bold]hub[/] {len(remote)} checkpoint(s) not on this machine are downloaded on first use "
+                      f"(progress in runs/<id>/rungs/<rung>/worker.log; HF_HUB_OFFLINE=1 to forbid): "
+                      f"{', '.join(remote[:4])}{' …' if len(remote) > 4 else ''}")
+
+
+def resolve(exp: Experiment, console: Optional[Console] = None) -> Resolved:
     """Load the ladder, tasks and strategies and render every prompt once, with no model."""
     ladder = load_ladder(exp.models)
+    hub_policy(ladder, console)
     for i, rung in enumerate(ladder.rungs):
         if ladder.backend == "vllm":
             check_model(rung.model, field=f"models.rungs[{i}].model")
@@ -108,7 +122,7 @@ def config_snapshot(res: Resolved) -> dict[str, Any]:
 
 
 def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console) -> tuple[RunStore, int]:
-    res = resolve(exp)
+    res = resolve(exp, console)
     store = open_store(res, runs_dir, run_id)
     console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] "
                   f"({len(res.ladder.rungs)} rungs) · {res.n_requests} requests per rung")

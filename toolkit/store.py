@@ -25,23 +25,27 @@ def dumps_line(obj: dict[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8", errors="replace")
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """Write to a temp file and rename it into place; ``durable=False`` skips the fsyncs, for
+    advisory files (progress) that a crash may leave stale but never torn."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+def write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", durable)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

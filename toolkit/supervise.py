@@ -29,6 +29,10 @@ CAUSES = [
 ]
 
 
+#: seconds between the supervisor's looks at a worker's status and progress files
+POLL_S = 1.0
+
+
 @dataclass
 class RungOutcome:
     name: str
@@ -165,10 +169,12 @@ def _watch(proc: subprocess.Popen, rdir: Path, name: str, limits: Limits, consol
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     last_done, last_change = -1, time.monotonic()
     last_state, state_since = "loading", started
-    with Progress(*columns, console=console, transient=False) as bar:
+    # Slow polling and redraws on purpose: on a small CPU machine the engine's threads use every
+    # core, and a busy supervisor stalls them.
+    with Progress(*columns, console=console, transient=False, refresh_per_second=1) as bar:
         task = bar.add_task(f"{name} loading", total=None, rate="")
         while proc.poll() is None:
-            time.sleep(0.25)
+            time.sleep(POLL_S)
             state = (read_json(rdir / "status.json", {}) or {}).get("state", "loading")
             if state != last_state:
                 last_state, state_since, last_change = state, time.monotonic(), time.monotonic()

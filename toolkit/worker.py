@@ -55,12 +55,14 @@ class Progress:
 
     def write(self, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self.last >= 0.5 or self.done == self.total:
+        if force or now - self.last >= 1.0 or self.done == self.total:
             self.last = now
             elapsed = now - self.start
+            # advisory (display, stall watchdog): no fsync in the engine loop
             write_json(self.path, {"done": self.done, "total": self.total, "tokens": self.tokens,
                                    "elapsed_s": round(elapsed, 2), "time": time.time(),
-                                   "tok_per_s": round(self.tokens / elapsed, 1) if elapsed else 0.0})
+                                   "tok_per_s": round(self.tokens / elapsed, 1) if elapsed else 0.0},
+                       durable=False)
 
 
 class RungWork:

@@ -41,8 +41,10 @@ ENGINE_ENV = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_
               "OMP_NUM_THREADS", "CROSSOVER_CPU_DTYPE")
 
 
-def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool) -> dict[str, Any]:
-    """The keyword arguments for ``vllm.LLM`` (the rung's own ``engine`` wins over the ladder's)."""
+def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool,
+                   gpus: Optional[tuple[int, int]] = None) -> dict[str, Any]:
+    """The keyword arguments for ``vllm.LLM`` (the rung's own ``engine`` wins over the ladder's).
+    ``gpus``: (visible GPUs, bytes each), to choose ``tensor_parallel_size`` when none is set."""
     opts: dict[str, Any] = {"enable_prefix_caching": True, "seed": 0}
     opts.update(ladder.engine)
     opts.update(rung.engine)
@@ -53,7 +55,42 @@ def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool) -> 
         # On CPU this fraction is of host memory; vLLM's GPU default (0.9) would starve the host.
         opts.setdefault("gpu_memory_utilization", 0.5)
         opts["dtype"] = cpu_dtype(opts.get("dtype"))
+    elif gpus and "tensor_parallel_size" not in opts:
+        opts["tensor_parallel_size"] = tensor_parallel_size(
+            rung.params, opts.get("dtype"), opts.get("gpu_memory_utilization", 0.9), *gpus)
     return opts
+
+
+#: weights are this share of what a rung needs on its GPUs at the least (KV cache, activations)
+WEIGHT_SHARE = 0.6
+
+
+def tensor_parallel_size(params: int, dtype: Any, utilization: float, n_gpus: int, gpu_bytes: int) -> int:
+    """The fewest GPUs (a power of two, as attention heads split evenly) whose memory budget holds
+    the rung's weights with room for the KV cache; a rung that fits one GPU gets one. A rung that
+    needs more than the machine has raises a BackendLoadError saying how many."""
+    width = 4 if str(dtype) in ("float32", "torch.float32") else 2
+    need = params * width / WEIGHT_SHARE
+    tp = 1
+    while tp * gpu_bytes * utilization < need:
+        tp *= 2
+    if tp > max(1, n_gpus):
+        raise BackendLoadError(
+            f"{params / 1e9:.1f}B parameters need about {need / 2**30:.0f} GiB: {tp} GPUs of "
+            f"{gpu_bytes / 2**30:.0f} GiB at gpu_memory_utilization={utilization}, and {n_gpus} are visible; "
+            "set engine.tensor_parallel_size, use a machine with more GPUs, or drop the rung")
+    return tp
+
+
+def visible_gpus() -> Optional[tuple[int, int]]:
+    """(count, memory of the first) of the CUDA devices this process sees, None without any."""
+    try:
+        import torch
+        if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+            return None
+        return torch.cuda.device_count(), torch.cuda.get_device_properties(0).total_memory
+    except Exception:  # no CUDA build, no driver: not a GPU machine
+        return None
 
 
 def cpu_dtype(asked: Any) -> Any:
@@ -109,7 +146,7 @@ class VllmBackend(Backend):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         #: the vLLM settings that come from the environment, recorded with the rung (make bench reuses them)
         self.env = {k: os.environ[k] for k in ENGINE_ENV if k in os.environ}
-        self.options = engine_options(ladder, rung, self.model_dir, on_cpu)
+        self.options = engine_options(ladder, rung, self.model_dir, on_cpu, None if on_cpu else visible_gpus())
         self.load_s = 0.0
         t0, log_offsets = time.perf_counter(), _log_offsets()
         try:

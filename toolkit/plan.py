@@ -109,6 +109,12 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+#: how a served rung is reached, not what answers: a resume may use other ports, replicas or URLs
+TRANSPORT = {"max_concurrency": True, "retries": True, "retry_backoff_s": True, "request_timeout_s": True,
+             "replicas": True, "health_timeout_s": True,
+             "rungs": {"__all__": {"endpoints": True, "endpoints_file": True, "replicas": True, "ports": True}}}
+
+
 def fingerprint(exp: Experiment, ladder: Ladder, tasks: dict[str, Task],
                 strategies: dict[str, Strategy]) -> dict[str, str]:
     """What a resumed run must share with the original, component by component."""
@@ -116,7 +122,7 @@ def fingerprint(exp: Experiment, ladder: Ladder, tasks: dict[str, Task],
     templates = sorted({os.path.relpath(p, ROOT) for s in strategies.values() for t in tasks.values()
                         for p in s.template_paths(t)})
     return {
-        "models": _digest(ladder.model_dump(mode="json")),
+        "models": _digest(ladder.model_dump(mode="json", exclude=TRANSPORT)),
         "sampling": _digest([exp.sampling.model_dump(), exp.shots, exp.exemplar_seed_list()]),
         "templates": _digest({p: (ROOT / p).read_text(encoding="utf-8") for p in templates}),
         "tasks": _digest({n: task_fingerprint(t) for n, t in sorted(tasks.items())}),

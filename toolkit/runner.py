@@ -37,7 +37,7 @@ class Resolved:
 def hub_policy(ladder: Ladder, console: Optional[Console] = None) -> None:
     """Bundled and local ladders never touch the hub (HF_HUB_OFFLINE=1 for the workers unless the
     user set it); a hub ladder may download unless the user asked for offline, and says so."""
-    remote = hub_models(ladder.rungs) if ladder.backend == "vllm" else []
+    remote = hub_models(ladder.rungs) if ladder.backend in ("vllm", "vllm-serve") else []
     if not remote:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     elif console is not None and not is_offline():
@@ -51,8 +51,11 @@ def resolve(exp: Experiment, console: Optional[Console] = None) -> Resolved:
     ladder = load_ladder(exp.models)
     hub_policy(ladder, console)
     for i, rung in enumerate(ladder.rungs):
-        if ladder.backend == "vllm":
+        if ladder.backend in ("vllm", "vllm-serve"):
             check_model(rung.model, field=f"models.rungs[{i}].model")
+    if ladder.backend in ("openai", "vllm-serve"):
+        from toolkit.backends.endpoints import check_ladder
+        check_ladder(ladder)  # endpoints up and serving the model, ports free: before any work
     tasks, strategies = load_tasks(exp), load_strategies(exp)
     plan = full_plan(exp, tasks, strategies, ladder.rungs[0].name)  # raises on template errors
     return Resolved(exp, ladder, fingerprint(exp, ladder, tasks, strategies), len(plan), tasks, strategies)

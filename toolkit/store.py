@@ -4,7 +4,7 @@ Durability rules (see shared/design/reliability-notes.md §1): one writer per fi
 worker), each record is one ``os.write`` of one JSON line followed by ``fsync``; small JSON files are
 written to a temp file, fsynced and renamed into place. On read, a torn last line (a crash mid-write)
 is truncated away and malformed interior lines are moved to ``records.quarantine``; the first record
-of a key wins.
+of a key wins, except over a failure a resume redoes (``request_failed``), which a later record replaces.
 """
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import yaml
+
+from toolkit.types import REDO_STATUSES, SCORED_STATUSES, STATUS_DEPENDENCY_FAILED
 
 RECORDS = "records.jsonl"
 
@@ -125,13 +127,26 @@ def _parse_lines(lines: Iterable[bytes]) -> tuple[list[dict], list[bytes]]:
 
 
 def _dedupe(records: list[dict]) -> list[dict]:
-    seen: set[str] = set()
-    out = []
+    """The first record of each key, unless it is a failure a resume redoes (then a later one wins)."""
+    kept: dict[str, int] = {}
+    out: list[dict] = []
     for r in records:
-        if r["key"] not in seen:
-            seen.add(r["key"])
+        i = kept.get(r["key"])
+        if i is None:
+            kept[r["key"]] = len(out)
             out.append(r)
+        elif _redoable(out[i]):
+            out[i] = r
     return out
+
+
+def _final_failure(prior: Optional[str], status: dict[str, Any], done: set[str]) -> bool:
+    """A prior that failed for good (kept by resume, not an answer): its dependants stay failed."""
+    return prior in done and status.get(prior) not in SCORED_STATUSES
+
+
+def _redoable(record: dict) -> bool:
+    return record.get("status") in REDO_STATUSES or record.get("status") == STATUS_DEPENDENCY_FAILED
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -176,8 +191,14 @@ class RunStore:
     def records(self) -> list[dict[str, Any]]:
         return load_records(self.records_path)
 
-    def done_keys(self) -> set[str]:
-        return {r["key"] for r in self.records()}
+    def done_keys(self, records: Optional[list[dict[str, Any]]] = None) -> set[str]:
+        """Keys a resume keeps: everything but requests that failed in transit (``request_failed``)
+        and second-pass records of a failed prior that has since been redone or will be."""
+        records = self.records() if records is None else records
+        status = {r["key"]: r.get("status") for r in records}
+        prior = {r["key"]: r.get("prior_key") for r in records}
+        done = {k for k, s in status.items() if s not in REDO_STATUSES}
+        return {k for k in done if status[k] != STATUS_DEPENDENCY_FAILED or _final_failure(prior[k], status, done)}
 
     def writer(self) -> RecordWriter:
         self.dir.mkdir(parents=True, exist_ok=True)

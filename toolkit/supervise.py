@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from toolkit.config import Limits, Rung
+from toolkit.procs import group_runs
 from toolkit.store import RunStore, read_json
 
 #: stderr-tail signatures → cause (first match wins); see reliability-notes §6
@@ -25,6 +26,8 @@ CAUSES = [
      "insufficient_kv_cache"),
     (r"out of memory|OutOfMemoryError|Cannot allocate memory", "oom"),
     (r"EngineDeadError|EngineCore .*died|Engine core proc", "engine_dead"),
+    (r"vllm serve replica|every endpoint stopped answering|FleetDown", "server_failed"),
+    (r"endpoint \S+ (is not reachable|serves|answered)", "endpoint_error"),
     (r"UserError|does not exist|No such file|not a valid model|Unrecognized model", "config_error"),
 ]
 
@@ -79,26 +82,11 @@ def kill_stale_group(pgid_file: Path) -> None:
         pgid = int(pgid_file.read_text())
     except (OSError, ValueError):
         return
-    members = [p for p in Path("/proc").glob("[0-9]*") if _pgid(p) == pgid]
-    if any(b"toolkit.worker" in _cmdline(p) or b"VLLM" in _cmdline(p) for p in members):
+    if group_runs(pgid, b"toolkit.worker", b"VLLM"):
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def _pgid(proc_dir: Path) -> int:
-    try:
-        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[2])
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
-def _cmdline(proc_dir: Path) -> bytes:
-    try:
-        return (proc_dir / "cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def _deadline(state: str, started: float, state_since: float, last_change: float,
@@ -147,6 +135,8 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> R
         (rdir / stale).unlink(missing_ok=True)
     log = rdir / "worker.log"
     kill_stale_group(rdir / "worker.pgid")
+    from toolkit.backends.serve import kill_servers
+    kill_servers(rdir)  # servers of an attempt whose supervisor was killed
     started = time.monotonic()
     proc = _spawn(store, rung.name, log)
     (rdir / "worker.pgid").write_text(str(proc.pid))
@@ -154,6 +144,8 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> R
         hung = _watch(proc, rdir, rung.name, limits, console, started)
     finally:  # also on Ctrl-C: the worker's own session would not get the terminal's SIGINT
         _kill_group(proc, grace=10.0 if proc.poll() is None else 2.0)
+        from toolkit.backends.serve import kill_servers
+        kill_servers(rdir)  # vllm serve groups a hard-killed worker could not stop itself
     status = read_json(rdir / "status.json", {}) or {}
     wall = time.monotonic() - started
     if proc.returncode == 0 and status.get("state") == "done":

@@ -15,6 +15,13 @@ STATUS_NO_ANSWER = "no_answer"        # the model answered, but no answer could 
 STATUS_TRUNCATED = "truncated"        # generation hit max_tokens before any answer: scored wrong
 STATUS_ENGINE_ERROR = "engine_error"  # the backend failed this request: never scored
 STATUS_RENDER_ERROR = "render_error"  # the prompt could not be built: never scored
+#: a served request that still failed after its retries (connection, timeout, 5xx): never scored,
+#: and redone when the run resumes (the next attempt may well succeed)
+STATUS_REQUEST_FAILED = "request_failed"
+#: a second-pass request whose first-pass answer failed (redone once its prior is redone)
+STATUS_DEPENDENCY_FAILED = "dependency_failed"
+#: failures a resume tries again instead of keeping
+REDO_STATUSES = (STATUS_REQUEST_FAILED,)
 SCORED_STATUSES = (STATUS_OK, STATUS_NO_ANSWER, STATUS_TRUNCATED)
 
 

@@ -20,9 +20,7 @@ from typing import Any
 from toolkit.config import Experiment, Ladder, Rung
 from toolkit.plan import Entry, build_plan, load_strategies, load_tasks
 from toolkit.store import RecordWriter, RunStore, write_json
-from toolkit.types import Completion, Request, Score
-
-STATUS_DEPENDENCY_FAILED = "dependency_failed"
+from toolkit.types import STATUS_DEPENDENCY_FAILED, Completion, Request, Score
 
 
 def make_record(entry: Entry, rung: Rung, completion: Completion, score: Score) -> dict[str, Any]:
@@ -92,10 +90,11 @@ class RungWork:
         try:
             with self.store.writer() as writer:
                 self.execute(todo, writer, progress)
-                priors = {r["key"]: r for r in self.store.records()}
+                records = self.store.records()
+                priors, done = {r["key"]: r for r in records}, self.store.done_keys(records)
                 second = build_plan(self.exp, self.tasks, self.strategies, self.rung.name, True, priors)
-                progress.done += sum(1 for e in second if e.key in priors)
-                self.execute([e for e in second if e.key not in priors], writer, progress)
+                progress.done += sum(1 for e in second if e.key in done)
+                self.execute([e for e in second if e.key not in done], writer, progress)
                 self.measure_perplexity(writer)
         finally:
             for backend in self.backends.values():
@@ -119,9 +118,10 @@ class RungWork:
         writer.append(perplexity_record(self.rung.name, self.rung.params, logprobs))
 
     def checkpoint_of(self, request: Request) -> Request:
-        """A rung with no separate instruct checkpoint answers instruct requests with its only model
-        (an instruct ladder, or the embedded SmolLM2-Instruct): same engine, no second load."""
-        if request.model_role == "instruct" and not self.rung.instruct_model:
+        """A rung with no separate instruct checkpoint (none, or the same as ``model``) answers
+        instruct requests with its only model (an instruct ladder, the embedded SmolLM2-Instruct,
+        the zoo): same engine, no second load."""
+        if request.model_role == "instruct" and self.rung.instruct_model in (None, self.rung.model):
             return replace(request, model_role="base")
         return request
 
@@ -152,9 +152,13 @@ class RungWork:
 
         backend = self.backend(role)
         t0 = time.perf_counter()
-        backend.generate([e.request for e in batch], on_result)
-        self.timings["generate_s"] = round(self.timings["generate_s"] + time.perf_counter() - t0, 3)
-        self.timings["requests"] += len(batch)
+        try:
+            backend.generate([e.request for e in batch], on_result)
+        finally:
+            self.timings["generate_s"] = round(self.timings["generate_s"] + time.perf_counter() - t0, 3)
+            self.timings["requests"] += len(batch)
+            if getattr(backend, "sent", None):  # a served rung: how the requests spread over replicas
+                self.timings.setdefault("requests_per_endpoint", {}).update(backend.sent)
 
     def backend(self, role: str) -> Any:
         """One engine per checkpoint, loaded on first use; the base engine is closed before an
@@ -165,7 +169,8 @@ class RungWork:
                 self.backends.pop(other).close()
             self.set_state("loading")
             t0 = time.perf_counter()
-            self.backends[role] = make_backend(self.ladder, self.rung, role=role)
+            self.backends[role] = make_backend(self.ladder, self.rung, role=role,
+                                               rung_dir=self.store.rung_dir(self.rung.name))
             self.timings["load_s"] = round(self.timings["load_s"] + time.perf_counter() - t0, 3)
             backend = self.backends[role]
             if hasattr(backend, "options"):  # what the engine was built with, model path included

@@ -12,7 +12,8 @@ export TOKENIZERS_PARALLELISM ?= false
 opt = $(if $(2),$(1) $(2))
 RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE)) \
 	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
-	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN))
+	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN)) \
+	$(call opt,--rung,$(RUNG)) $(if $(PREPARE),--prepare)
 
 .PHONY: setup run report compare validate zoo render test unit integration golden bench clean-runs
 

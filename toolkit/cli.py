@@ -25,6 +25,11 @@ def _csv(text: Optional[str]) -> Optional[list[str]]:
     return [p.strip() for p in text.split(",") if p.strip()] if text else None
 
 
+#: run flags as the Makefile names them, for errors about a resumed run
+MAKE_NAMES = {"strategies": "STRATEGY", "baseline": "BASELINE", "models": "MODELS", "tasks": "TASKS", "n": "N",
+              "seed": "SEED", "exemplar_seeds": "EXEMPLAR_SEEDS"}
+
+
 def cmd_run(a: argparse.Namespace, console: Console) -> int:
     from toolkit.report import render_report
     from toolkit.runner import run
@@ -32,11 +37,57 @@ def cmd_run(a: argparse.Namespace, console: Console) -> int:
     overrides = {"strategies": _csv(a.strategy), "baseline": a.baseline, "models": a.models,
                  "tasks": _csv(a.tasks), "n": a.n, "seed": a.seed,
                  "exemplar_seeds": [int(s) for s in _csv(a.exemplar_seeds)] if a.exemplar_seeds else None}
-    exp = load_experiment(Path(a.config), overrides)
-    store, code = run(exp, Path(a.runs_dir), a.run, console)
+    if a.rung and not a.run:
+        raise UserError("RUNG", a.rung, "RUNG runs one rung of an existing run: give RUN=<id> too (create the "
+                        "run first with `make run PREPARE=1 ...`)")
+    if a.run:
+        exp = stored_experiment(a.run, Path(a.runs_dir), overrides)
+        if Path(a.config) != DEFAULT_CONFIG:  # a config named on a resume must say what the run says
+            same_settings(load_experiment(Path(a.config), overrides), exp, a.config)
+    else:
+        exp = load_experiment(Path(a.config), overrides)
+    store, code = run(exp, Path(a.runs_dir), a.run, console, rung=a.rung, prepare=a.prepare)
+    if a.prepare:
+        names = " ".join(r["name"] for r in store.read_config()["ladder"]["rungs"])
+        console.print(f"prepared run {store.run_id}; run each rung (one job each, any machine sharing runs/):\n"
+                      f"  make run RUN={store.run_id} RUNG=<rung>   for rung in: {names}\n"
+                      f"then `make report RUN={store.run_id}`")
+        return code
+    if a.rung:
+        console.print(f"rung {a.rung} of {store.run_id}: records in runs/{store.run_id}/rungs/{a.rung}/; "
+                      f"`make report RUN={store.run_id}` merges every rung")
+        return code
     render_report(_load(store.dir), console)
     console.print(f"records: {store.records_path}  ·  `make report RUN={store.run_id}` to see this again")
     return code
+
+
+def same_settings(given, stored, source: str) -> None:
+    for key in type(stored).model_fields:
+        if getattr(given, key) != getattr(stored, key):
+            raise UserError(f"{source}: {key}", _plain(getattr(given, key)), f"the run was started with "
+                            f"{key}={_plain(getattr(stored, key))!r}; resume without --config, or omit RUN to start a new run")
+
+
+def _plain(value):
+    return value.model_dump() if hasattr(value, "model_dump") else value
+
+
+def stored_experiment(run_ref: str, runs_dir: Path, overrides: dict) -> "Experiment":
+    """A resumed run's experiment comes from its own config.yaml; a value given on the command line
+    must match what is stored there."""
+    from toolkit.config import Experiment
+    from toolkit.store import RunStore
+
+    store = RunStore(find_run(run_ref, runs_dir))
+    if not store.exists():
+        raise UserError("RUN", run_ref, "that folder has no config.yaml; give a run id under runs/")
+    stored = Experiment.model_validate(store.read_config()["experiment"])
+    for key, value in overrides.items():
+        if value is not None and value != getattr(stored, key):
+            raise UserError(MAKE_NAMES[key], value, f"run {store.run_id} was started with {key}="
+                            f"{getattr(stored, key)!r}; drop {MAKE_NAMES[key]} to resume it, or omit RUN to start a new run")
+    return stored
 
 
 def _load(run_dir: Path) -> dict:
@@ -224,7 +275,9 @@ def parser() -> Parser:
     r.add_argument("--n", type=int, help="items per task")
     r.add_argument("--seed", type=int)
     r.add_argument("--exemplar-seeds", help="comma list of exemplar seeds")
-    r.add_argument("--run", help="an existing run id to resume")
+    r.add_argument("--run", help="an existing run id to resume (its settings come from its config.yaml)")
+    r.add_argument("--rung", help="with --run: run only this rung (one cluster job per rung)")
+    r.add_argument("--prepare", action="store_true", help="create the run (config, items) and run no rung")
     rep = sub.add_parser("report", help="print a run's report (default: the latest run)")
     rep.add_argument("run_dir", nargs="?")
     rep.add_argument("--json", action="store_true")

@@ -17,7 +17,7 @@ from toolkit.errors import UserError
 from toolkit.models import check_model, hub_models, is_offline
 from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks, plan_keys
 from toolkit.strategy import Strategy
-from toolkit.store import RunStore, read_json, write_atomic, write_json
+from toolkit.store import RunStore, write_atomic, write_json
 from toolkit.types import Task
 from toolkit.supervise import run_rung
 
@@ -124,29 +124,52 @@ def config_snapshot(res: Resolved) -> dict[str, Any]:
             "created": dt.datetime.now().isoformat(timespec="seconds")}
 
 
-def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console) -> tuple[RunStore, int]:
+def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console,
+        rung: Optional[str] = None, prepare: bool = False) -> tuple[RunStore, int]:
+    """The sweep; ``rung``: only that rung of an existing run (records and outcome in its own files,
+    so jobs on several machines can share one run folder); ``prepare``: create the run, run nothing."""
     res = resolve(exp, console)
     store = open_store(res, runs_dir, run_id)
     console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] "
                   f"({len(res.ladder.rungs)} rungs) · {res.n_requests} requests per rung")
+    if prepare:
+        return store, EXIT_OK
+    if rung is not None:
+        return store, run_one_rung(res, store, rung, console)
     outcomes = []
-    previous = {o.get("name"): o for o in read_json(store.dir / "rungs.json", []) or []}
+    previous = {o.get("name"): o for o in store.outcomes()}
     done = store.done_keys() if previous else set()
-    for rung in res.ladder.rungs:
-        before = previous.get(rung.name)
-        if before and before.get("status") == "done" and plan_keys(exp, res.tasks, res.strategies, rung.name) <= done:
+    for r in res.ladder.rungs:
+        before = previous.get(r.name)
+        if before and before.get("status") == "done" and plan_keys(exp, res.tasks, res.strategies, r.name) <= done:
             # a resumed run whose rung has every record: no worker, no engine (seconds, not minutes)
-            console.print(f"rung {rung.name}: every record is stored, nothing to run")
+            console.print(f"rung {r.name}: every record is stored, nothing to run")
             outcomes.append(before)
             write_json(store.dir / "rungs.json", outcomes)
             continue
-        outcome = run_rung(store, rung, exp.limits, console)
+        outcome = run_rung(store, r, exp.limits, console)
         if outcome.status != "done":
-            console.print(f"[red]rung {rung.name} failed[/] ({outcome.cause}): {outcome.error}")
-        outcomes.append(outcome.as_dict(rung))
+            console.print(f"[red]rung {r.name} failed[/] ({outcome.cause}): {outcome.error}")
+        outcomes.append(outcome.as_dict(r))
         write_json(store.dir / "rungs.json", outcomes)
     write_report(store)
     return store, EXIT_OK if all(o["status"] == "done" for o in outcomes) else EXIT_PARTIAL
+
+
+def run_one_rung(res: Resolved, store: RunStore, name: str, console: Console) -> int:
+    """One rung of a run, as one cluster job: its outcome goes to rungs/<rung>/outcome.json."""
+    from toolkit.errors import did_you_mean
+
+    names = [r.name for r in res.ladder.rungs]
+    if name not in names:
+        raise UserError("RUNG", name, f"no such rung in ladder {res.ladder.name}; {did_you_mean(name, names)}")
+    rung = res.ladder.rungs[names.index(name)]
+    outcome = run_rung(store, rung, res.exp.limits, console, own_records=True)
+    write_json(store.rung_dir(name) / "outcome.json", outcome.as_dict(rung))
+    if outcome.status != "done":
+        console.print(f"[red]rung {name} failed[/] ({outcome.cause}): {outcome.error}")
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def write_report(store: RunStore, axis: Optional[str] = None) -> dict[str, Any]:
@@ -163,7 +186,7 @@ def build_run_report(store: RunStore, axis: Optional[str] = None) -> dict[str, A
 
     cfg = store.read_config()
     exp, ladder = Experiment.model_validate(cfg["experiment"]), Ladder.model_validate(cfg["ladder"])
-    done = {o["name"]: o for o in read_json(store.dir / "rungs.json", []) or []}
+    done = {o["name"]: o for o in store.outcomes()}
     baselines = random_baselines(exp)
     rungs = [done.get(r.name) or {"name": r.name, "params": r.params, "flops": r.training_flops(),
                                    "status": "not_run", "cause": None} for r in ladder.rungs]

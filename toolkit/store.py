@@ -188,8 +188,13 @@ class RunStore:
     def read_config(self) -> dict[str, Any]:
         return yaml.safe_load((self.dir / "config.yaml").read_text(encoding="utf-8"))
 
+    def record_files(self) -> list[Path]:
+        """records.jsonl, then the per-rung files of rungs run on their own (``RUNG=``)."""
+        return [self.records_path, *sorted(self.dir.glob(f"rungs/*/{RECORDS}"))]
+
     def records(self) -> list[dict[str, Any]]:
-        return load_records(self.records_path)
+        """Every record of the run, from all its record files (each repaired on its own)."""
+        return _dedupe([r for path in self.record_files() for r in load_records(path)])
 
     def done_keys(self, records: Optional[list[dict[str, Any]]] = None) -> set[str]:
         """Keys a resume keeps: everything but requests that failed in transit (``request_failed``)
@@ -200,9 +205,22 @@ class RunStore:
         done = {k for k, s in status.items() if s not in REDO_STATUSES}
         return {k for k in done if status[k] != STATUS_DEPENDENCY_FAILED or _final_failure(prior[k], status, done)}
 
-    def writer(self) -> RecordWriter:
+    def writer(self, rung: Optional[str] = None) -> RecordWriter:
+        """The run's record file, or with ``rung`` that rung's own file: rungs running at the same
+        time on other machines (a shared filesystem, where appends to one file are not safe) never
+        write to the same file."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        return RecordWriter(self.records_path)
+        return RecordWriter(self.rung_dir(rung) / RECORDS if rung else self.records_path)
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        """How each rung ended: rungs.json, updated by the ``outcome.json`` of rungs run on their own
+        (the later of the two wins)."""
+        merged = {o.get("name"): o for o in read_json(self.dir / "rungs.json", []) or []}
+        for path in sorted(self.dir.glob("rungs/*/outcome.json")):
+            o = read_json(path, None)
+            if o and o.get("finished", 0) >= (merged.get(o.get("name")) or {}).get("finished", 0):
+                merged[o["name"]] = o
+        return list(merged.values())
 
     def rung_dir(self, rung: str) -> Path:
         d = self.dir / "rungs" / rung

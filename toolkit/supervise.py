@@ -48,15 +48,16 @@ class RungOutcome:
     timings: Optional[dict[str, Any]] = None
 
     def as_dict(self, rung: Rung) -> dict[str, Any]:
-        return {"name": self.name, "params": rung.params, "flops": rung.training_flops(),
+        return {"name": self.name, "params": rung.params, "flops": rung.training_flops(), "finished": time.time(),
                 "status": self.status, "cause": self.cause, "error": self.error,
                 "returncode": self.returncode, "wall_s": round(self.wall_s, 1), "timings": self.timings}
 
 
-def _spawn(store: RunStore, rung: str, log: Path) -> subprocess.Popen:
+def _spawn(store: RunStore, rung: str, log: Path, own_records: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "toolkit.worker", str(store.dir), rung],
+        return subprocess.Popen([sys.executable, "-m", "toolkit.worker", str(store.dir), rung,
+                                 *(["--own-records"] if own_records else [])],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
 
@@ -129,7 +130,7 @@ def _tail(path: Path, size: int = 16384) -> str:
         return ""
 
 
-def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> RungOutcome:
+def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console, own_records: bool = False) -> RungOutcome:
     rdir = store.rung_dir(rung.name)
     for stale in ("status.json", "progress.json"):
         (rdir / stale).unlink(missing_ok=True)
@@ -138,7 +139,7 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console) -> R
     from toolkit.backends.serve import kill_servers
     kill_servers(rdir)  # servers of an attempt whose supervisor was killed
     started = time.monotonic()
-    proc = _spawn(store, rung.name, log)
+    proc = _spawn(store, rung.name, log, own_records)
     (rdir / "worker.pgid").write_text(str(proc.pid))
     try:
         hung = _watch(proc, rdir, rung.name, limits, console, started)

@@ -1,6 +1,6 @@
 """One rung in one process: plan → backend.generate (one batched call) → score → durable records.
 
-Run as ``python -m toolkit.worker RUN_DIR RUNG``. A rung gets its own process because vLLM does not
+Run as ``python -m toolkit.worker RUN_DIR RUNG [--own-records]``. A rung gets its own process because vLLM does not
 reliably free memory between models in one process (vLLM #1908, #6544) and a dying engine must fail
 the rung, not the sweep. Status goes to ``rungs/<rung>/status.json``, progress to ``progress.json``.
 Two-pass strategies (True/False on the model's own answer) run after the first pass, in the same
@@ -64,9 +64,11 @@ class Progress:
 
 
 class RungWork:
-    def __init__(self, store: RunStore, rung_name: str):
+    def __init__(self, store: RunStore, rung_name: str, own_records: bool = False):
         cfg = store.read_config()
         self.store = store
+        #: write to rungs/<rung>/records.jsonl (a rung run on its own, maybe beside others elsewhere)
+        self.own_records = own_records
         self.exp = Experiment.model_validate(cfg["experiment"])
         self.ladder = Ladder.model_validate(cfg["ladder"])
         self.rung = next(r for r in self.ladder.rungs if r.name == rung_name)
@@ -88,7 +90,7 @@ class RungWork:
         progress = Progress(self.store.rung_dir(self.rung.name) / "progress.json", len(first) + n_second,
                             len(first) - len(todo))
         try:
-            with self.store.writer() as writer:
+            with self.store.writer(self.rung.name if self.own_records else None) as writer:
                 self.execute(todo, writer, progress)
                 records = self.store.records()
                 priors, done = {r["key"]: r for r in records}, self.store.done_keys(records)
@@ -198,7 +200,7 @@ def main(argv: list[str]) -> int:
     if os.getpgrp() == os.getpid():  # started by the supervisor in a session of its own
         die_with_parent()
     try:
-        RungWork(store, rung).run()
+        RungWork(store, rung, own_records="--own-records" in argv[2:]).run()
         return 0
     except BaseException as e:  # the parent classifies the cause; the traceback stays in worker.log
         traceback.print_exc()

@@ -59,3 +59,30 @@ def test_resume_takes_the_runs_own_settings_and_refuses_different_ones(tmp_path)
     assert len(RunStore(run).records()) == 3 * 2 * 7
     p = cli(tmp_path, "--run", run.name, "--n", "9")
     assert p.returncode == 2 and "started with n=7" in p.stderr and "drop N" in p.stderr
+
+
+def test_two_sweeps_of_one_run_cannot_overlap_and_a_killed_ones_lock_is_free(tmp_path):
+    import os
+    import signal
+    import time
+
+    lad, exp = fake_ladder(tmp_path, delay_s=0.05), experiment(tmp_path)
+    assert cli(tmp_path, "--config", str(exp), "--models", str(lad), "--prepare").returncode == 0
+    run = only_run(tmp_path)
+    first = subprocess.Popen([sys.executable, "-m", "toolkit", "--runs-dir", str(tmp_path / "runs"), "run",
+                              "--run", run.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (run / "records.jsonl").exists() and not list(run.glob("rungs/*/progress.json")):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = cli(tmp_path, "--run", run.name)
+    line = second.stderr.strip()
+    assert second.returncode == 2 and "already running" in line and f"pid {first.pid}" in line, second.stderr
+    rung_job = cli(tmp_path, "--run", run.name, "--rung", "mid")  # a rung job waits for no whole-run sweep
+    assert rung_job.returncode == 2 and "already running" in rung_job.stderr
+    os.killpg(first.pid, signal.SIGKILL)  # the lock dies with its holder: nothing stale to clean
+    first.wait()
+    again = cli(tmp_path, "--run", run.name)
+    assert again.returncode == 0, again.stderr
+    assert len(RunStore(run).records()) == 3 * 2 * N

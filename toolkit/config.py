@@ -11,7 +11,6 @@ from typing import Any, Literal, Optional
 import json
 import re
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolkit.errors import UserError, did_you_mean
@@ -179,17 +178,43 @@ class Experiment(Strict):
         return [self.baseline] + [s for s in self.strategies if s != self.baseline]
 
 
+#: values an experiment or ladder may expand to through YAML aliases (an alias bomb stops here)
+MAX_YAML_VALUES = 100_000
+
+
 def read_yaml(path: Path) -> Any:
+    """An experiment or ladder YAML: a regular file under the size cap, parsed with the task specs'
+    safe loader (no tags, no duplicate keys, bounded nesting). Anchors and aliases, which ladders use
+    to share engine options, are allowed here, up to :data:`MAX_YAML_VALUES` expanded values."""
+    import yaml
+
+    from toolkit.files import MAX_CONFIG_BYTES
+    from toolkit.tasks.yamlsafe import loads, read_text
+
+    text = read_text(Path(path), str(path), MAX_CONFIG_BYTES)
+    if not text.strip():
+        return None
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(str(path), str(path), f"cannot read the file ({e.strerror}); check the path")
+        return loads(text, str(path))[0]
+    except UserError as e:
+        if "aliases" not in e.hint:
+            raise
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(where, getattr(e, "problem", "?"), "the file is not valid YAML; fix the syntax there")
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as e:
+        raise UserError(str(path), type(e).__name__, "not valid YAML; fix the syntax") from None
+    _count_values(data, [MAX_YAML_VALUES], str(path))
+    return data
+
+
+def _count_values(value: Any, budget: list[int], where: str, depth: int = 0) -> None:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 64:
+        raise UserError(where, "aliases", f"the YAML expands to more than {MAX_YAML_VALUES} values or 64 "
+                        "levels (an alias bomb?); write the values out")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _count_values(child, budget, where, depth + 1)
 
 
 def validate(model: type[Strict], data: Any, source: str) -> Any:

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from toolkit.config import Experiment, Ladder, load_ladder
 from toolkit.errors import UserError
+from toolkit.lock import lock_run
 from toolkit.models import check_model, hub_models, is_offline
 from toolkit.plan import fingerprint, full_plan, load_strategies, load_tasks, plan_keys
 from toolkit.strategy import Strategy
@@ -130,12 +131,23 @@ def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console
     so jobs on several machines can share one run folder); ``prepare``: create the run, run nothing."""
     res = resolve(exp, console)
     store = open_store(res, runs_dir, run_id)
+    if prepare:
+        console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] prepared")
+        return store, EXIT_OK
+    locks = lock_run(store.dir, store.run_id, rung)  # held until this process ends
+    try:
+        return store, _sweep(res, store, rung, console)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _sweep(res: Resolved, store: RunStore, rung: Optional[str], console: Console) -> int:
+    exp = res.exp
     console.print(f"[bold]run[/] {store.run_id}  ladder [bold]{res.ladder.name}[/] "
                   f"({len(res.ladder.rungs)} rungs) · {res.n_requests} requests per rung")
-    if prepare:
-        return store, EXIT_OK
     if rung is not None:
-        return store, run_one_rung(res, store, rung, console)
+        return run_one_rung(res, store, rung, console)
     outcomes = []
     previous = {o.get("name"): o for o in store.outcomes()}
     done = store.done_keys() if previous else set()
@@ -153,7 +165,7 @@ def run(exp: Experiment, runs_dir: Path, run_id: Optional[str], console: Console
         outcomes.append(outcome.as_dict(r))
         write_json(store.dir / "rungs.json", outcomes)
     write_report(store)
-    return store, EXIT_OK if all(o["status"] == "done" for o in outcomes) else EXIT_PARTIAL
+    return EXIT_OK if all(o["status"] == "done" for o in outcomes) else EXIT_PARTIAL
 
 
 def run_one_rung(res: Resolved, store: RunStore, name: str, console: Console) -> int:

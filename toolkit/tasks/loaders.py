@@ -242,10 +242,8 @@ def _json(path: Path, name: str) -> Rows:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise UserError(name, str(path), f"cannot read the file ({e.strerror})") from None
+    from toolkit.files import read_capped
+    return read_capped(path, name, MAX_DATA_BYTES)
 
 
 # --- CSV -----------------------------------------------------------------------------------------

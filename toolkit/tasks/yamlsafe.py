@@ -147,15 +147,10 @@ def loads(text: str, name: str) -> tuple[Any, Lines]:
 
 def read_text(path: Path, name: Optional[str] = None, max_bytes: int = MAX_BYTES) -> str:
     """A user file as text: UTF-8 (a BOM is dropped), size-capped, no NUL bytes."""
+    from toolkit.files import read_capped
+
     name = name or display(path)
-    try:
-        raw = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise UserError(name, str(path), "is a directory; give a file") from None
-    except OSError as e:
-        raise UserError(name, str(path), f"cannot read the file ({e.strerror}); check the path") from None
-    if len(raw) > max_bytes:
-        raise UserError(name, f"{len(raw)} bytes", f"the file is larger than {max_bytes} bytes")
+    raw = read_capped(Path(path), name, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 from typing import Optional
@@ -22,12 +23,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def _csv(text: Optional[str]) -> Optional[list[str]]:
-    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+    """A comma list; None when the flag was not given ("" is an empty list, refused downstream)."""
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 #: run flags as the Makefile names them, for errors about a resumed run
 MAKE_NAMES = {"strategies": "STRATEGY", "baseline": "BASELINE", "models": "MODELS", "tasks": "TASKS", "n": "N",
               "seed": "SEED", "exemplar_seeds": "EXEMPLAR_SEEDS"}
+
+
+def _ints(text: Optional[str]) -> Optional[list[int]]:
+    items = _csv(text)
+    if items is None:
+        return None
+    try:
+        return [int(x) for x in items]
+    except ValueError:
+        raise UserError("EXEMPLAR_SEEDS", text, "give a comma list of integers, e.g. 0,1,2") from None
 
 
 def cmd_run(a: argparse.Namespace, console: Console) -> int:
@@ -36,7 +48,7 @@ def cmd_run(a: argparse.Namespace, console: Console) -> int:
 
     overrides = {"strategies": _csv(a.strategy), "baseline": a.baseline, "models": a.models,
                  "tasks": _csv(a.tasks), "n": a.n, "seed": a.seed,
-                 "exemplar_seeds": [int(s) for s in _csv(a.exemplar_seeds)] if a.exemplar_seeds else None}
+                 "exemplar_seeds": _ints(a.exemplar_seeds)}
     if a.rung and not a.run:
         raise UserError("RUNG", a.rung, "RUNG runs one rung of an existing run: give RUN=<id> too (create the "
                         "run first with `make run PREPARE=1 ...`)")
@@ -168,6 +180,8 @@ def cmd_render(a: argparse.Namespace, console: Console) -> int:
     from toolkit.config import Sampling
     from toolkit.tasks import draw_exemplars, load_task
 
+    if a.shots < 0:
+        raise UserError("--shots", a.shots, "give the number of exemplars per prompt, 0 or more")
     task = load_task(a.task, a.n, a.seed)
     strat = get_strategy(a.strategy, a.shots, Sampling())
     exemplars = draw_exemplars(task, a.shots, a.exemplar_seed)
@@ -358,3 +372,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished records are kept; resume with RUN=<run id>", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        # the disk filled up (or went read-only) under runs/: records already written are durable
+        print(f"error: {e.filename or 'runs/'}: got {e.strerror!r} — free space there (or make it writable), "
+              "then resume with `make run RUN=<run id>`: finished records are kept", file=sys.stderr)
+        return EXIT_USER_ERROR

@@ -41,9 +41,33 @@ class Bootstrap(Strict):
 class Limits(Strict):
     """Rung-worker deadlines (seconds): the parent kills a worker that misses one."""
 
-    load_s: float = 900
-    stall_s: float = 600
-    total_s: float = 6 * 3600
+    load_s: float = Field(900, gt=0)
+    stall_s: float = Field(600, gt=0)
+    total_s: float = Field(6 * 3600, gt=0)
+    #: address-space cap of a rung worker in GiB (RLIMIT_AS); None: no cap
+    memory_gib: Optional[float] = Field(None, gt=0)
+
+
+#: dtypes vLLM accepts for ``engine.dtype``
+DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+#: the engine options checked before any model loads (the rest go to vLLM as given)
+ENGINE_CHECKS = {
+    "dtype": (lambda v: v in DTYPES, f"one of {', '.join(DTYPES)}"),
+    "max_model_len": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
+    "tensor_parallel_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "gpu_memory_utilization": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
+                               "a fraction in (0, 1]"),
+    "enforce_eager": (lambda v: isinstance(v, bool), "true or false"),
+    "enable_prefix_caching": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+}
+
+
+def check_engine(opts: dict[str, Any]) -> dict[str, Any]:
+    for key, (ok, want) in ENGINE_CHECKS.items():
+        if key in opts and not ok(opts[key]):
+            raise ValueError(f"engine.{key} is {opts[key]!r}; it must be {want}")
+    return opts
 
 
 class Rung(Strict):
@@ -59,6 +83,18 @@ class Rung(Strict):
     flops: Optional[float] = None
     #: vLLM engine options for this rung (dtype, max_model_len, gpu_memory_utilization, ...)
     engine: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, opts: dict[str, Any]) -> dict[str, Any]:
+        return check_engine(opts)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise ValueError("a rung name is 1-64 letters, digits, '.', '_' or '-' (it names a folder)")
+        return name
     #: a model manifest (the Crossover zoo's ``models/zoo/<rung>/manifest.json``; relative paths are
     #: relative to the repo root): ``params``, ``non_embedding_params``, ``train_tokens``, ``flops`` and
     #: ``weights_sha256`` are read from it unless the rung gives them itself
@@ -76,6 +112,8 @@ class Rung(Strict):
     replicas: Optional[int] = Field(None, ge=1)
     #: ``backend: vllm-serve``: fixed loopback ports, one per replica (free ones are chosen when unset)
     ports: Optional[list[int]] = None
+    #: this rung's worker address-space cap in GiB (overrides the experiment's ``limits.memory_gib``)
+    memory_gib: Optional[float] = Field(None, gt=0)
 
     @field_validator("endpoints")
     @classmethod
@@ -152,6 +190,20 @@ class Ladder(Strict):
     fake: dict[str, Any] = Field(default_factory=dict)
     rungs: list[Rung] = Field(min_length=1)
 
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, opts: dict[str, Any]) -> dict[str, Any]:
+        return check_engine(opts)
+
+    @field_validator("rungs")
+    @classmethod
+    def _unique(cls, rungs: list[Rung]) -> list[Rung]:
+        names = [r.name for r in rungs]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            raise ValueError(f"two rungs are named {dup!r}; give each rung its own name")
+        return rungs
+
 
 class Experiment(Strict):
     """What to run: tasks × strategies (plus the baseline) × a model ladder."""
@@ -161,11 +213,11 @@ class Experiment(Strict):
     baseline: str = "few_shot"
     #: a ladder name under configs/models/, a YAML path, or ``auto``
     models: str = "auto"
-    n: int = Field(50, gt=0, description="items per task")
+    n: int = Field(50, gt=0, le=1_000_000, description="items per task")
     seed: int = 0
-    shots: int = Field(8, ge=0)
+    shots: int = Field(8, ge=0, le=256)
     #: exemplar draws to average over (Wei et al. used 5 orders); None: just ``seed``
-    exemplar_seeds: Optional[list[int]] = None
+    exemplar_seeds: Optional[list[int]] = Field(None, min_length=1, max_length=100)
     sampling: Sampling = Sampling()
     bootstrap: Bootstrap = Bootstrap()
     limits: Limits = Limits()

@@ -112,7 +112,8 @@ def _digest(obj: Any) -> str:
 #: how a served rung is reached, not what answers: a resume may use other ports, replicas or URLs
 TRANSPORT = {"max_concurrency": True, "retries": True, "retry_backoff_s": True, "request_timeout_s": True,
              "replicas": True, "health_timeout_s": True,
-             "rungs": {"__all__": {"endpoints": True, "endpoints_file": True, "replicas": True, "ports": True}}}
+             "rungs": {"__all__": {"endpoints": True, "endpoints_file": True, "replicas": True, "ports": True,
+                                   "memory_gib": True}}}
 
 
 def fingerprint(exp: Experiment, ladder: Ladder, tasks: dict[str, Task],

@@ -12,10 +12,13 @@ public methods to the template.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import jinja2
 from jinja2 import FileSystemLoader, StrictUndefined, meta
@@ -187,16 +190,47 @@ def _user_error(exc: jinja2.TemplateError, label: str, task_name: Optional[str],
     return UserError(field, str(exc), "the template failed to render; fix the template")
 
 
+#: seconds one prompt may take to render: the sandbox caps each range, not loops nested in loops
+RENDER_BUDGET_S = 5.0
+
+
+class RenderTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise RenderTimeout()
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds`` (main thread only: elsewhere signals cannot be delivered to us)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def _render(load: Any, label: str, task_name: Optional[str], ctx: dict[str, Any],
             filename: Optional[str] = None) -> str:
     _check_plain(ctx, "context")
     try:
-        return load().render(ctx)  # a dict, so a variable may be called "self"
+        with _time_budget(RENDER_BUDGET_S):
+            return load().render(ctx)  # a dict, so a variable may be called "self"
     except jinja2.TemplateError as e:
         raise _user_error(e, label, task_name, filename) from None
     except (RecursionError, OverflowError, MemoryError) as e:
         hint = "the template is too expensive to render; simplify it"
         raise UserError(f"template '{label}'", type(e).__name__, hint) from None
+    except RenderTimeout:
+        raise UserError(f"template '{label}'", f"more than {RENDER_BUDGET_S:.0f} s", "the template takes too "
+                        "long to render (nested loops?); simplify it") from None
 
 
 def render(name: str, task_name: Optional[str] = None, **ctx: Any) -> str:

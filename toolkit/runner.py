@@ -54,6 +54,12 @@ def resolve(exp: Experiment, console: Optional[Console] = None) -> Resolved:
     for i, rung in enumerate(ladder.rungs):
         if ladder.backend in ("vllm", "vllm-serve"):
             check_model(rung.model, field=f"models.rungs[{i}].model")
+    capped = [r.memory_gib for r in ladder.rungs if r.memory_gib] + ([exp.limits.memory_gib] if exp.limits.memory_gib else [])
+    if capped:
+        from toolkit.memcap import controller
+        if controller() is None:
+            raise UserError("limits.memory_gib", capped[0], "a memory cap needs a writable cgroup memory controller "
+                            "(root, or a delegated cgroup) and this machine has none; drop the cap")
     if ladder.backend in ("openai", "vllm-serve"):
         from toolkit.backends.endpoints import check_ladder
         check_ladder(ladder)  # endpoints up and serving the model, ports free: before any work

@@ -164,12 +164,18 @@ class AnswerRegex(str):
         return f"AnswerRegex({self.pattern!r})"
 
 
+#: the largest {m,n} count an answer regex may use
+MAX_REPEAT_COUNT = 1000
+
+
 def _nested_repeat(tree: Any, inside: bool = False) -> Optional[str]:
     """Why a parsed ``re`` pattern risks catastrophic backtracking, or None."""
     import re._constants as c  # type: ignore[import-not-found]
     for op, arg in tree:
         if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
             lo, hi, body = arg
+            if max(lo, 0 if hi == c.MAXREPEAT else hi) > MAX_REPEAT_COUNT:
+                return f"a repeat count above {MAX_REPEAT_COUNT} (e.g. a{{5000}}), which some engines expand"
             if inside and hi > 1:
                 return "a quantifier inside a repeated group (e.g. (a+)+)"
             why = _nested_repeat(body, inside or hi > 1)

@@ -50,10 +50,21 @@ def write_json(path: Path, obj: Any, durable: bool = True) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", durable)
 
 
+#: the most a run's small JSON or YAML file may hold (rungs.json, status.json, config.yaml)
+MAX_META_BYTES = 64 * 1024 * 1024
+#: the most a records file may hold
+MAX_RECORDS_BYTES = 16 * 1024**3
+
+
 def read_json(path: Path, default: Any = None) -> Any:
+    """An advisory JSON file of the run (status, progress, rungs.json): ``default`` when it is
+    missing, damaged or not a regular file (it is rebuilt; records are the truth)."""
+    from toolkit.errors import UserError
+    from toolkit.files import read_capped
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_capped(Path(path), str(path), MAX_META_BYTES).decode("utf-8"))
+    except (UserError, ValueError):
         return default
 
 
@@ -93,9 +104,11 @@ class RecordWriter:
 
 def load_records(path: Path) -> list[dict[str, Any]]:
     """Every complete record, first of each key; repairs a torn tail and quarantines bad lines."""
-    if not path.exists():
+    from toolkit.files import read_capped
+
+    if not path.exists() and not path.is_symlink():
         return []
-    data = path.read_bytes()
+    data = read_capped(path, f"run {path.parent.name}: {path.name}", MAX_RECORDS_BYTES)
     # Split on b"\n" only: str.splitlines() would also split inside strings at U+2028 and friends.
     parts = data.split(b"\n")
     tail, lines = parts[-1], parts[:-1]
@@ -186,7 +199,27 @@ class RunStore:
         write_atomic(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.dir / "config.yaml").read_text(encoding="utf-8"))
+        """The run's config.yaml, checked: a damaged one is a one-line UserError, not a traceback."""
+        from toolkit.config import Experiment, Ladder
+        from toolkit.errors import UserError
+        from toolkit.files import read_capped
+
+        where = f"run {self.run_id}: config.yaml"
+        fix = "the run folder is damaged; restore config.yaml from a backup or start a new run"
+        if not (self.dir / "config.yaml").exists():
+            raise UserError(where, None, f"missing; {fix}")
+        try:
+            cfg = yaml.safe_load(read_capped(self.dir / "config.yaml", where, MAX_META_BYTES).decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise UserError(where, type(e).__name__, f"not readable YAML; {fix}") from None
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("experiment"), dict) or not isinstance(cfg.get("ladder"), dict):
+            raise UserError(where, type(cfg).__name__, f"has no experiment and ladder sections; {fix}")
+        try:
+            Experiment.model_validate(cfg["experiment"])
+            Ladder.model_validate(cfg["ladder"])
+        except ValueError as e:
+            raise UserError(where, " ".join(str(e).split())[:120], fix) from None
+        return cfg
 
     def record_files(self) -> list[Path]:
         """records.jsonl, then the per-rung files of rungs run on their own (``RUNG=``)."""

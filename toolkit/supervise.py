@@ -24,7 +24,11 @@ from toolkit.store import RunStore, read_json
 CAUSES = [
     (r"No available memory for the cache blocks|larger than the maximum number of tokens.*KV cache",
      "insufficient_kv_cache"),
-    (r"out of memory|OutOfMemoryError|Cannot allocate memory", "oom"),
+    (r"out of memory|OutOfMemoryError|Cannot allocate memory|MemoryError|bad_alloc|failed to map segment",
+     "oom"),
+    (r"No space left on device|ENOSPC", "disk_full"),
+    (r"SafetensorError|Error while deserializing|file not fully covered|invalid load key|PytorchStreamReader failed",
+     "corrupt_weights"),
     (r"EngineDeadError|EngineCore .*died|Engine core proc", "engine_dead"),
     (r"vllm serve replica|every endpoint stopped answering|FleetDown", "server_failed"),
     (r"endpoint \S+ (is not reachable|serves|answered)", "endpoint_error"),
@@ -53,13 +57,15 @@ class RungOutcome:
                 "returncode": self.returncode, "wall_s": round(self.wall_s, 1), "timings": self.timings}
 
 
-def _spawn(store: RunStore, rung: str, log: Path, own_records: bool = False) -> subprocess.Popen:
+def _spawn(store: RunStore, rung: str, log: Path, own_records: bool = False,
+           cap: Optional[Any] = None) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "toolkit.worker", str(store.dir), rung,
                                  *(["--own-records"] if own_records else [])],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env,
+                                preexec_fn=cap.enter if cap else None)
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
@@ -139,7 +145,12 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console, own_
     from toolkit.backends.serve import kill_servers
     kill_servers(rdir)  # servers of an attempt whose supervisor was killed
     started = time.monotonic()
-    proc = _spawn(store, rung.name, log, own_records)
+    gib = rung.memory_gib or limits.memory_gib
+    cap = None
+    if gib:
+        from toolkit.memcap import MemoryCap
+        cap = MemoryCap(rung.name, gib)
+    proc = _spawn(store, rung.name, log, own_records, cap)
     (rdir / "worker.pgid").write_text(str(proc.pid))
     try:
         hung = _watch(proc, rdir, rung.name, limits, console, started)
@@ -150,8 +161,14 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console, own_
     status = read_json(rdir / "status.json", {}) or {}
     wall = time.monotonic() - started
     if proc.returncode == 0 and status.get("state") == "done":
+        if cap is not None:
+            cap.remove()
         return RungOutcome(rung.name, "done", returncode=0, wall_s=wall, timings=status.get("timings"))
     cause, error = classify(proc.returncode, status, _tail(log), hung)
+    if cap is not None:
+        if cap.oom_killed():
+            cause, error = "oom", f"the worker went over its memory cap ({cap.gib:g} GiB) and the kernel ended it"
+        cap.remove()
     return RungOutcome(rung.name, "failed", cause, error, proc.returncode, wall, status.get("timings"))
 
 

@@ -26,6 +26,8 @@ from toolkit.tasks.yamlsafe import display, read_text
 
 #: a data file larger than this is refused (tasks are evaluation sets, not corpora)
 MAX_DATA_BYTES = 512 * 1024 * 1024
+#: one JSONL line (one item): a prompt of more than this is not a task item
+MAX_RECORD_BYTES = 1024 * 1024
 #: problems collected from one file before reading stops
 MAX_PROBLEMS = 20
 FORMATS = ("jsonl", "json", "csv", "parquet", "arrow")
@@ -202,6 +204,10 @@ def _jsonl(path: Path, name: str) -> Rows:
             continue
         if not text.strip():
             continue  # blank lines (a trailing newline, spacing) are not items
+        if len(line) > MAX_RECORD_BYTES:
+            problems.add(f"{name}:{number}", f"{len(line)} bytes", f"a line may be at most {MAX_RECORD_BYTES} "
+                         "bytes (one item); split or shorten it")
+            continue
         try:
             value = parse_json(text)
         except RecursionError:

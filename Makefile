@@ -15,7 +15,7 @@ RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE))
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN)) \
 	$(call opt,--rung,$(RUNG)) $(if $(PREPARE),--prepare)
 
-.PHONY: setup run report compare validate zoo render test unit integration golden bench clean-runs
+.PHONY: setup run report compare validate zoo render test unit integration golden bench reliability clean-runs
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh
@@ -40,6 +40,11 @@ zoo: $(STAMP)
 
 # Crossover vs raw vLLM, lm-evaluation-harness and HF generate on one grid (docs/performance.md).
 # QUICK=1: the <=10-minute form (fewer items, one repeat), same JSON shape.
+# Kill soak, run lock, 280+ fuzzed bad inputs and faults on the zoo ladder (CPU, ~20 min);
+# figures in runs/reliability/<stamp>.json (docs/reliability.md). KILLS= sets the soak's kills.
+reliability: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m reliability $(call opt,--kills,$(KILLS)) $(call opt,--skip,$(SKIP))
+
 bench: $(STAMP)
 	@HF_HUB_OFFLINE=1 $(PY) -m bench $(if $(QUICK),--size quick) $(call opt,--repeats,$(REPEATS)) $(call opt,--skip,$(SKIP))
 

@@ -58,17 +58,23 @@ def kill(proc: subprocess.Popen, run: Optional[Path], mode: str) -> None:
             pass
 
 
-def orphans(markers: tuple[bytes, ...] = (b"toolkit.worker", b"EngineCore", b"vllm_main")) -> list[int]:
+def orphans(work: Path, run: Optional[Path] = None) -> list[int]:
+    """Processes still alive from this soak: any whose command line names its folder (supervisors,
+    workers) or that sits in a worker's process group (engine processes)."""
+    from toolkit.procs import group_members
+
     me = os.getpid()
-    out = []
+    out = set()
     for p in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (p / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(p.name) != me and any(m in cmd for m in markers):
-            out.append(int(p.name))
-    return out
+        if int(p.name) != me and str(work).encode() in cmd:
+            out.add(int(p.name))
+    for pgid in worker_groups(run) if run else []:
+        out.update(int(p.name) for p in group_members(pgid))
+    return sorted(out)
 
 
 def raw_lines(run: Path) -> tuple[list[dict[str, Any]], int]:
@@ -115,7 +121,6 @@ def soak(exp: Path, ladder: Path, work: Path, kills: int, seed: int, window: tup
          modes: tuple[str, ...] = ("group",), timeout: float = 3600) -> dict[str, Any]:
     """``kills`` SIGKILLs at uniform(window) seconds after each (re)start, cycling through ``modes``."""
     rng = random.Random(seed)
-    before = set(orphans())
     args = ("--config", str(exp), "--models", str(ladder))
     t0 = time.monotonic()
     ref = subprocess.run(cli(work / "ref", *args), capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=timeout)
@@ -150,4 +155,4 @@ def soak(exp: Path, ladder: Path, work: Path, kills: int, seed: int, window: tup
     time.sleep(2)
     return {"kills": done, "modes": list(modes), "resumes": resumes + 1, "finished_before_all_kills": finished_early,
             "reference_s": round(ref_s, 1), "final_rc": final.returncode, **compare(the_run(work / "ref"), run),
-            "orphans": len(set(orphans()) - before), "window_s": list(window)}
+            "orphans": len(orphans(work, run)), "window_s": list(window)}

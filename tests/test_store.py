@@ -1,8 +1,10 @@
 import json
 import os
+import pytest
 
 from hypothesis import given, settings, strategies as st
 
+from toolkit.errors import UserError
 from toolkit.store import RecordWriter, RunStore, dumps_line, load_records
 
 
@@ -75,10 +77,15 @@ def test_any_truncation_keeps_exactly_the_complete_prefix(tmp_path_factory, cut)
 def test_run_store_config_roundtrip(tmp_path):
     s = RunStore(tmp_path / "run1")
     s.dir.mkdir()
-    s.write_config({"experiment": {"n": 3}, "fingerprint": {"models": "abc"}})
+    s.write_config({"experiment": {"tasks": ["addition"], "strategies": ["cot"], "n": 3},
+                    "ladder": {"name": "f", "family": "F", "backend": "fake", "rungs": [{"name": "a", "model": "a", "params": 1}]},
+                    "fingerprint": {"models": "abc"}})
     assert s.exists() and s.read_config()["fingerprint"]["models"] == "abc"
     assert not any(n.startswith(".") for n in os.listdir(s.dir))  # no temp files left behind
     with s.writer() as w:
         w.append(rec(5))
     assert s.done_keys() == {"k5"}
     assert json.loads(s.records_path.read_text())["key"] == "k5"
+    (s.dir / "config.yaml").write_text("experiment: {n: 3}\n")  # damaged: a one-line error, not a KeyError
+    with pytest.raises(UserError, match="config.yaml"):
+        s.read_config()

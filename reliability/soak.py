@@ -61,17 +61,9 @@ def kill(proc: subprocess.Popen, run: Optional[Path], mode: str) -> None:
 def orphans(work: Path, run: Optional[Path] = None) -> list[int]:
     """Processes still alive from this soak: any whose command line names its folder (supervisors,
     workers) or that sits in a worker's process group (engine processes)."""
-    from toolkit.procs import group_members
+    from toolkit.procs import group_members, processes_running
 
-    me = os.getpid()
-    out = set()
-    for p in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (p / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(p.name) != me and str(work).encode() in cmd:
-            out.add(int(p.name))
+    out = set(processes_running(str(work).encode()))
     for pgid in worker_groups(run) if run else []:
         out.update(int(p.name) for p in group_members(pgid))
     return sorted(out)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from toolkit.agreement import compare_runs
+from toolkit.procs import processes_running
 from toolkit.store import load_records
 from toolkit.types import SCORED_STATUSES
 
@@ -47,15 +48,7 @@ def newest_run(tmp: Path) -> Path:
 
 
 def served_pids() -> set[int]:
-    out = set()
-    for p in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (p / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"vllm_main" in cmd and b"serve" in cmd:
-            out.add(int(p.name))
-    return out
+    return set(processes_running(b"vllm_main", b"serve"))
 
 
 def one_line_error(p) -> str:

@@ -84,10 +84,7 @@ class Rung(Strict):
     #: vLLM engine options for this rung (dtype, max_model_len, gpu_memory_utilization, ...)
     engine: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("engine")
-    @classmethod
-    def _engine(cls, opts: dict[str, Any]) -> dict[str, Any]:
-        return check_engine(opts)
+    _engine = field_validator("engine")(classmethod(lambda cls, opts: check_engine(opts)))
 
     @field_validator("name")
     @classmethod
@@ -190,10 +187,7 @@ class Ladder(Strict):
     fake: dict[str, Any] = Field(default_factory=dict)
     rungs: list[Rung] = Field(min_length=1)
 
-    @field_validator("engine")
-    @classmethod
-    def _engine(cls, opts: dict[str, Any]) -> dict[str, Any]:
-        return check_engine(opts)
+    _engine = field_validator("engine")(classmethod(lambda cls, opts: check_engine(opts)))
 
     @field_validator("rungs")
     @classmethod

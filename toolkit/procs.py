@@ -30,3 +30,15 @@ def _cmdline(proc_dir: Path) -> bytes:
         return (proc_dir / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def processes_running(*needles: bytes) -> list[int]:
+    """Pids (not ours) whose command line holds every one of ``needles``."""
+    import os
+
+    out = []
+    for p in Path("/proc").glob("[0-9]*"):
+        cmd = _cmdline(p)
+        if int(p.name) != os.getpid() and cmd and all(n in cmd for n in needles):
+            out.append(int(p.name))
+    return out

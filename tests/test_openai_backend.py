@@ -129,11 +129,11 @@ def test_a_request_that_keeps_failing_is_a_failure_not_a_wrong_answer():
     s.shutdown()
 
 
-def test_a_4xx_is_not_retried():
+def test_a_4xx_is_not_retried_and_is_final():
     s = Scripted(fail_first=100, status=400)
     lad = ladder([s.url], retries=3)
     out = collect(OpenAIBackend(lad, lad.rungs[0]), reqs(1))
-    assert len(s.bodies) == 1 and list(out.values())[0].status == STATUS_REQUEST_FAILED
+    assert len(s.bodies) == 1 and list(out.values())[0].status == "engine_error"
     s.shutdown()
 
 

@@ -10,7 +10,8 @@ decode differently from the same checkpoint in-process.
 Requests go out concurrently, at most ``max_concurrency`` per endpoint, each to the endpoint with
 the fewest requests outstanding. A connection error, timeout, 429 or 5xx is retried with doubling
 backoff (``retries``, ``retry_backoff_s``); a request that still fails gets the ``request_failed``
-status (never scored, redone on resume). When every endpoint stops answering /health the backend
+status (never scored, redone on resume); one the server refuses (4xx) is ``engine_error``, final, as
+an in-process rejection is. When every endpoint stops answering /health the backend
 raises :class:`FleetDown`: the rung fails, the records already written stay.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_req
 from toolkit.backends.endpoints import check_endpoint, resolve_endpoints
 from toolkit.backends.vllm import request_seed
 from toolkit.config import Ladder, Rung
-from toolkit.types import STATUS_REQUEST_FAILED, Completion, Request
+from toolkit.types import STATUS_ENGINE_ERROR, STATUS_REQUEST_FAILED, Completion, Request
 
 #: the most seconds between two retries, whatever the doubling reaches
 MAX_BACKOFF_S = 30.0
@@ -159,7 +160,7 @@ class OpenAIBackend(Backend):
         try:
             text, special = self.render(req)
         except Exception as e:  # a template the tokenizer cannot render fails this request alone
-            on_result(req, _failed(req, f"{type(e).__name__}: {e}", req.prompt))
+            on_result(req, _failed(req, f"{type(e).__name__}: {e}", req.prompt, final=True))
             return
         std, extra = sampling_fields(req, request_seed(self.seed, req.key))
         extra["add_special_tokens"] = special
@@ -187,7 +188,9 @@ class OpenAIBackend(Backend):
         if last is not None and retryable(last) and not any(check_endpoint(u, None) is None for u in self.urls):
             raise FleetDown(f"rung {self.rung.name!r}: every endpoint stopped answering "
                             f"({', '.join(self.urls)}); last error: {_describe(last)}")
-        on_result(req, _failed(req, _describe(last), text))
+        # a refusal (4xx: prompt too long, bad field) is final like an in-process rejection; a transport
+        # failure that outlived its retries is redone on resume
+        on_result(req, _failed(req, _describe(last), text, final=last is not None and not retryable(last)))
 
     def score_text(self, text: str) -> list[Optional[float]]:
         """The passage's token log-probabilities: ``echo`` with ``logprobs=0`` and one new token."""
@@ -226,8 +229,8 @@ def to_completion(req: Request, resp: Any, prompt: str, latency_s: float) -> Com
         error=None if reason else f"request ended with finish_reason={ch.finish_reason!r}")
 
 
-def _failed(req: Request, error: str, prompt: str) -> Completion:
-    return Completion(text="", status=STATUS_REQUEST_FAILED, error=error, prompt=prompt)
+def _failed(req: Request, error: str, prompt: str, final: bool = False) -> Completion:
+    return Completion(text="", status=STATUS_ENGINE_ERROR if final else STATUS_REQUEST_FAILED, error=error, prompt=prompt)
 
 
 def _describe(e: Optional[BaseException]) -> str:

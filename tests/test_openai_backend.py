@@ -223,3 +223,33 @@ def test_sampling_fields_match_vllm_defaults():
     assert std["seed"] == 11 and std["temperature"] == 0.7 and "logprobs" not in std
     assert extra == {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "min_tokens": 0,
                      "skip_special_tokens": True, "include_stop_str_in_output": False, "ignore_eos": False}
+
+
+class ChatHandler(Handler):
+    def do_POST(self):
+        if self.path != "/v1/chat/completions":
+            return super().do_POST()
+        s = self.server
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        with s.lock:
+            s.bodies.append(body)
+        lp = {"content": [{"token": " 4", "logprob": -0.2, "bytes": None,
+                           "top_logprobs": [{"token": " 4", "logprob": -0.2, "bytes": None},
+                                            {"token": " 5", "logprob": -1.9, "bytes": None}]}]}
+        self._send(200, {"id": "c", "object": "chat.completion", "created": 0, "model": s.model,
+                         "choices": [{"index": 0, "finish_reason": "stop", "logprobs": lp,
+                                      "message": {"role": "assistant", "content": " 4"}}],
+                         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}})
+
+
+def test_a_chat_request_for_a_remote_checkpoint_goes_to_the_chat_endpoint():
+    s = Scripted()
+    s.RequestHandlerClass = ChatHandler
+    lad = ladder([s.url])
+    out = collect(OpenAIBackend(lad, lad.rungs[0]), reqs(1, chat=True, top_logprobs=1))
+    (body,) = s.bodies
+    assert body["messages"] == [{"role": "user", "content": "Q: 0\nA:"}] and body["top_logprobs"] == 1
+    assert body["logprobs"] is True and body["top_k"] == 0 and "add_special_tokens" not in body
+    (c,) = out.values()
+    assert c.text == " 4" and c.token_logprobs == [-0.2] and c.top_logprobs == [{" 4": -0.2}] and c.n_prompt_tokens == 9
+    s.shutdown()

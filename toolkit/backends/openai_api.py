@@ -126,6 +126,21 @@ class OpenAIBackend(Backend):
                 return text, False
         return req.prompt, True
 
+    def uses_chat_endpoint(self, req: Request) -> bool:
+        """A chat request for a checkpoint that is not on this machine: the server applies its own
+        chat template (``/v1/chat/completions``), as the in-process engine would with that tokenizer."""
+        return req.chat and not self.tokenizer_dir
+
+    async def _send(self, ep: Endpoint, req: Request, text: str, std: dict[str, Any], extra: dict[str, Any]) -> Any:
+        if not self.uses_chat_endpoint(req):
+            return await ep.client.completions.create(model=self.served, prompt=text, extra_body=extra, **std)
+        k = std.pop("logprobs", None)
+        extra.pop("add_special_tokens", None)
+        if k:
+            std.update(logprobs=True, top_logprobs=k)
+        return await ep.client.chat.completions.create(
+            model=self.served, messages=[{"role": "user", "content": text}], extra_body=extra, **std)
+
     # --- requests -----------------------------------------------------------------------------------
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
         check_requests(requests, self.role)
@@ -171,7 +186,7 @@ class OpenAIBackend(Backend):
                 ep.outstanding += 1
                 t0 = time.perf_counter()
                 try:
-                    resp = await ep.client.completions.create(model=self.served, prompt=text, extra_body=extra, **std)
+                    resp = await self._send(ep, req, text, dict(std), dict(extra))
                     ep.sent += 1
                     on_result(req, to_completion(req, resp, text, time.perf_counter() - t0))
                     return
@@ -210,23 +225,36 @@ class OpenAIBackend(Backend):
 
 
 def to_completion(req: Request, resp: Any, prompt: str, latency_s: float) -> Completion:
-    """A completions response as the Completion the in-process backend would have produced."""
+    """A completions (or chat completions) response as the Completion the in-process backend would give."""
     ch = resp.choices[0]
     reason = ch.finish_reason if ch.finish_reason in ("stop", "length") else None
     usage = resp.usage
-    token_lp = top_lp = None
-    lp = getattr(ch, "logprobs", None)
-    if req.top_logprobs and lp is not None and lp.token_logprobs is not None:
-        token_lp = [float("nan") if v is None else float(v) for v in lp.token_logprobs]
-        # the API adds the sampled token to each position's top list: keep the k best
-        top_lp = [dict(sorted((pos or {}).items(), key=lambda kv: -kv[1])[:req.top_logprobs])
-                  for pos in (lp.top_logprobs or [])]
+    message = getattr(ch, "message", None)
+    text = (message.content if message is not None else ch.text) or ""
+    token_lp, top_lp = _logprobs(getattr(ch, "logprobs", None), req.top_logprobs) if req.top_logprobs else (None, None)
     n_tokens = usage.completion_tokens if usage else len(token_lp or ())
     return Completion(
-        text=ch.text or "", status="ok" if reason else STATUS_REQUEST_FAILED, finish_reason=reason or "stop",
+        text=text, status="ok" if reason else STATUS_REQUEST_FAILED, finish_reason=reason or "stop",
         n_prompt_tokens=usage.prompt_tokens if usage else 0, n_tokens=n_tokens,
         token_logprobs=token_lp, top_logprobs=top_lp, latency_s=latency_s, prompt=prompt,
         error=None if reason else f"request ended with finish_reason={ch.finish_reason!r}")
+
+
+def _logprobs(lp: Any, k: int) -> tuple[Optional[list[float]], Optional[list[dict[str, float]]]]:
+    """Sampled-token logprobs and the top k per position, from either API's logprobs shape."""
+    if lp is None:
+        return None, None
+    if getattr(lp, "content", None) is not None:  # chat: a list of {token, logprob, top_logprobs}
+        token_lp = [float(t.logprob) for t in lp.content]
+        top_lp = [dict(sorted(((c.token, float(c.logprob)) for c in (t.top_logprobs or [])), key=lambda kv: -kv[1])[:k])
+                  for t in lp.content]
+        return token_lp, top_lp
+    if getattr(lp, "token_logprobs", None) is None:
+        return None, None
+    token_lp = [float("nan") if v is None else float(v) for v in lp.token_logprobs]
+    # the completions API adds the sampled token to each position's top list: keep the k best
+    top_lp = [dict(sorted((pos or {}).items(), key=lambda kv: -kv[1])[:k]) for pos in (lp.top_logprobs or [])]
+    return token_lp, top_lp
 
 
 def _failed(req: Request, error: str, prompt: str, final: bool = False) -> Completion:

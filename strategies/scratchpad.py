@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from toolkit.scoring import Span, extract_span
 from toolkit.strategy import Strategy, register
-from toolkit.types import STATUS_ENGINE_ERROR, Completion, Item, Score, Task
+from toolkit.types import SCORED_STATUSES, Completion, Item, Score, Task
 
 OPEN, CLOSE = "<scratch>", "</scratch>"
 
@@ -60,6 +60,6 @@ class Scratchpad(Strategy):
     def score(self, task: Task, item: Item, completion: Completion,
               prior: Optional[dict[str, Any]] = None) -> Score:
         score = super().score(task, item, completion, prior)
-        if score.status != STATUS_ENGINE_ERROR:
+        if score.status in SCORED_STATUSES:
             score.metrics["scratch_match"] = same_trace(scratch_of(completion.text), item.scratch)
         return score

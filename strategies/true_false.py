@@ -114,8 +114,8 @@ class TrueFalse(Strategy):
 
     def score(self, task: Task, item: Item, completion: Completion,
               prior: Optional[dict[str, Any]] = None) -> Score:
-        if completion.status != STATUS_OK:
-            return Score(extracted=None, correct=None, status=STATUS_ENGINE_ERROR)
+        if completion.status != STATUS_OK:  # a failure keeps its own status (request_failed is redone)
+            return Score(extracted=None, correct=None, status=completion.status or STATUS_ENGINE_ERROR)
         label = prior.get("correct") if prior else None
         label = bool(label) if label is not None else None
         metrics: dict[str, Any] = {"p_true": None, "prior_correct": label,

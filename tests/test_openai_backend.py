@@ -253,3 +253,19 @@ def test_a_chat_request_for_a_remote_checkpoint_goes_to_the_chat_endpoint():
     (c,) = out.values()
     assert c.text == " 4" and c.token_logprobs == [-0.2] and c.top_logprobs == [{" 4": -0.2}] and c.n_prompt_tokens == 9
     s.shutdown()
+
+
+@pytest.mark.parametrize("strategy", ["few_shot", "cot", "scratchpad", "true_false"])
+def test_a_failed_request_keeps_its_status_through_scoring(strategy):
+    from toolkit.config import Sampling
+    from toolkit.strategy import get_strategy
+    from toolkit.tasks import load_task
+    from toolkit.types import Completion
+
+    task = load_task("addition", 2, 0)
+    s = get_strategy(strategy, 2, Sampling())
+    prior = {"completion": "The answer is 3.", "extracted": "3", "status": "ok", "correct": False}
+    for status in (STATUS_REQUEST_FAILED, "engine_error"):
+        score = s.score(task, task.items[0], Completion(text="", status=status, error="x"),
+                        prior=prior if strategy == "true_false" else None)
+        assert score.status == status and score.correct is None

@@ -155,8 +155,8 @@ class Strategy:
     def score(self, task: Task, item: Item, completion: Completion,
               prior: Optional[dict[str, Any]] = None) -> Score:
         """``prior`` is the baseline's record for a two-pass strategy; generating strategies ignore it."""
-        if completion.status != STATUS_OK:
-            return Score(extracted=None, correct=None, status=STATUS_ENGINE_ERROR)
+        if completion.status != STATUS_OK:  # a failure keeps its own status (request_failed is redone)
+            return Score(extracted=None, correct=None, status=completion.status or STATUS_ENGINE_ERROR)
         answer, rule, span = self.locate(task, completion.text)
         metrics: dict[str, Any] = {"edit_distance": answer_distance(answer, item.target, task.answer_type),
                                    "extract_rule": rule}

@@ -137,12 +137,13 @@ def _tail(path: Path, size: int = 16384) -> str:
 
 
 def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console, own_records: bool = False) -> RungOutcome:
+    from toolkit.backends.serve import kill_servers
+
     rdir = store.rung_dir(rung.name)
     for stale in ("status.json", "progress.json"):
         (rdir / stale).unlink(missing_ok=True)
     log = rdir / "worker.log"
     kill_stale_group(rdir / "worker.pgid")
-    from toolkit.backends.serve import kill_servers
     kill_servers(rdir)  # servers of an attempt whose supervisor was killed
     started = time.monotonic()
     gib = rung.memory_gib or limits.memory_gib
@@ -150,26 +151,25 @@ def run_rung(store: RunStore, rung: Rung, limits: Limits, console: Console, own_
     if gib:
         from toolkit.memcap import MemoryCap
         cap = MemoryCap(rung.name, gib)
-    proc = _spawn(store, rung.name, log, own_records, cap)
-    (rdir / "worker.pgid").write_text(str(proc.pid))
     try:
-        hung = _watch(proc, rdir, rung.name, limits, console, started)
-    finally:  # also on Ctrl-C: the worker's own session would not get the terminal's SIGINT
-        _kill_group(proc, grace=10.0 if proc.poll() is None else 2.0)
-        from toolkit.backends.serve import kill_servers
-        kill_servers(rdir)  # vllm serve groups a hard-killed worker could not stop itself
-    status = read_json(rdir / "status.json", {}) or {}
-    wall = time.monotonic() - started
-    if proc.returncode == 0 and status.get("state") == "done":
+        proc = _spawn(store, rung.name, log, own_records, cap)
+        (rdir / "worker.pgid").write_text(str(proc.pid))
+        try:
+            hung = _watch(proc, rdir, rung.name, limits, console, started)
+        finally:  # also on Ctrl-C: the worker's own session would not get the terminal's SIGINT
+            _kill_group(proc, grace=10.0 if proc.poll() is None else 2.0)
+            kill_servers(rdir)  # vllm serve groups a hard-killed worker could not stop itself
+        status = read_json(rdir / "status.json", {}) or {}
+        wall = time.monotonic() - started
+        if proc.returncode == 0 and status.get("state") == "done":
+            return RungOutcome(rung.name, "done", returncode=0, wall_s=wall, timings=status.get("timings"))
+        cause, error = classify(proc.returncode, status, _tail(log), hung)
+        if cap is not None and cap.oom_killed():
+            cause, error = "oom", f"the worker went over its memory cap ({cap.gib:g} GiB) and the kernel ended it"
+        return RungOutcome(rung.name, "failed", cause, error, proc.returncode, wall, status.get("timings"))
+    finally:
         if cap is not None:
             cap.remove()
-        return RungOutcome(rung.name, "done", returncode=0, wall_s=wall, timings=status.get("timings"))
-    cause, error = classify(proc.returncode, status, _tail(log), hung)
-    if cap is not None:
-        if cap.oom_killed():
-            cause, error = "oom", f"the worker went over its memory cap ({cap.gib:g} GiB) and the kernel ended it"
-        cap.remove()
-    return RungOutcome(rung.name, "failed", cause, error, proc.returncode, wall, status.get("timings"))
 
 
 def _watch(proc: subprocess.Popen, rdir: Path, name: str, limits: Limits, console: Console,

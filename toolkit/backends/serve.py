@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -26,13 +25,13 @@ from typing import Any, Optional
 from toolkit.backends.base import BackendLoadError, check_role, model_spec
 from toolkit.backends.endpoints import check_endpoint, free_port, port_free
 from toolkit.backends.openai_api import OpenAIBackend
+from toolkit.backends.vllm import EXC_LINE
 from toolkit.config import Ladder, Rung
 from toolkit.models import resolve_model
 from toolkit.procs import group_runs
 
 #: the supervisor reads this file in the rung folder to kill servers a dead worker left
 PGIDS_FILE = "server.pgids"
-_EXC_LINE = re.compile(r"((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
 
 
 @dataclass
@@ -226,7 +225,7 @@ def log_cause(log: Path) -> str:
     except OSError:
         return "no log"
     for line in lines:
-        m = _EXC_LINE.search(line)
+        m = EXC_LINE.search(line)
         if m and "root cause" not in line:
             return f"{m.group(1)}: {m.group(2).strip()}"[:400]
     if any("Address already in use" in ln for ln in lines):

@@ -278,7 +278,7 @@ def _logprobs(c: Any, k: int) -> tuple[Optional[list[float]], Optional[list[dict
 
 
 # "pkg.mod.SomeError: message" at the end of a traceback printed by an engine process
-_EXC_LINE = re.compile(r"((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt)): (.+)$")
+EXC_LINE = re.compile(r"((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt)): (.+)$")
 
 
 def _log_offsets() -> dict[str, int]:
@@ -310,7 +310,7 @@ def _engine_log_cause(offsets: dict[str, int]) -> str:
         except OSError:
             continue
         for line in lines:
-            m = _EXC_LINE.search(line)
+            m = EXC_LINE.search(line)
             if m and "root cause" not in line and "Traceback" not in line:
                 return f" | engine log: {m.group(1)}: {m.group(2).strip()}"
     return ""

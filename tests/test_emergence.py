@@ -126,8 +126,43 @@ def test_choice_tasks_use_the_probability_on_the_correct_option():
     assert m["metric"] == "p_target" and m["verdict"] == "mirage"
 
 
-@pytest.mark.parametrize("y, want", [([0, 0, 0, 1], None), ([0, 0.1, 0.2, 0.3], 3.0), ([0.3, 0.2, 0.1], -2.0),
-                                     ([0, 1], None)])
+@pytest.mark.parametrize("y, want", [([0, 0, 0, 1], 100.0), ([0, 0.1, 0.2, 0.3], 3.0), ([0.3, 0.2, 0.1], -2.0),
+                                     ([0, 1], None), ([0.2, 0.2, 0.2], None)])
 def test_emergence_score(y, want):
     got = emergence_score(y)
     assert got == (pytest.approx(want) if want is not None else None)
+
+
+def test_the_sharpest_curve_scores_highest_not_none():
+    # issue 19: [0, 0, 0, 0.9] gave None while [0, 0.001, 0, 0.9] gave 900
+    sharp, almost = emergence_score([0, 0, 0, 0.9]), emergence_score([0, 0.001, 0, 0.9])
+    assert sharp == pytest.approx(90.0) and almost == pytest.approx(90.0)
+    assert sharp > emergence_score([0, 0.3, 0.6, 0.9]) == pytest.approx(3.0)
+
+
+def test_a_thin_rung_below_the_jump_is_not_taken_as_random():
+    # 4 of 50 right (8%): its CI reaches well past random + 10 points, so it cannot be called near random
+    e = emergence(report(records({"few_shot": [0.08, 0.08, 0.6, 0.6, 0.6]}, n=50)))
+    assert e["verdict"] == "undetermined" and e["reason"] == "underpowered"
+    assert e["unresolved"] == ["m1", "m2"] and "cannot be told from random" in e["note"]
+    # the same shape with enough items at chance is emergent
+    e = emergence(report(records({"few_shot": [0.0, 0.0, 0.6, 0.6, 0.6]}, n=200)))
+    assert (e["verdict"], e["model"]) == ("emergent", "m3") and e["near_random"] == ["m1", "m2"]
+
+
+def test_a_steady_climb_from_chance_is_gradual_not_emergent():
+    # every step carries a quarter of the rise: no step is the sharp one
+    e = emergence(report(records({"few_shot": [0.0, 0.15, 0.3, 0.45, 0.6]})))
+    assert e["verdict"] == "gradual"
+
+
+def test_gradual_reads_every_rung_not_only_the_ends():
+    # the ends are equal, but the ladder climbs and stays up: the slope over all rungs is positive
+    assert emergence(report(records({"few_shot": [0.3, 0.5, 0.6, 0.6, 0.35]})))["verdict"] == "gradual"
+    assert emergence(report(records({"few_shot": [0.6, 0.5, 0.4, 0.3, 0.2]})))["note"].startswith("falls")
+
+
+def test_emergent_claims_carry_raw_and_holm_adjusted_p():
+    e = emergence(report(records({"few_shot": [0, 0, 0, 0.5, 0.8], "cot": [0, 0, 0, 0.6, 0.9]})))
+    assert e["verdict"] == "emergent" and e["p_raw"] is not None
+    assert e["family_size"] == 2 and e["p_adjusted"] >= e["p_raw"]

@@ -11,24 +11,35 @@ Per (task, strategy, rung): ECE and RMS error (10 equal-count bins), Brier and A
 confidence on the items where both exist (P(True) alone when the baseline has no logprobs), and
 the paired gains ``brier_gain`` = Brier(standard) - Brier(P(True)) and ``auroc_gain`` =
 AUROC(P(True)) - AUROC(standard), both positive when P(True) is better, with percentile bootstrap
-intervals that resample items (all of an item's seeds move together), like the accuracy pairs.
-The verdicts read the gain intervals across rungs exactly as accuracy verdicts do.
+intervals from one bootstrap per (task, strategy) shared by its rungs: items resampled (all of an
+item's seeds together) plus the exemplar-seed level (toolkit.twolevel; for AUROC, a rank statistic,
+the whole between-seed variance of the per-seed gains counts as exemplar variance, conservatively).
+
+The verdicts are the accuracy verdicts' own (toolkit.compare): rungs that failed or have fewer than
+``MIN_ITEMS`` items with both confidences are left out and named; the suffix rule runs on the joint
+bootstrap of the gains; no verdict rests on a rung without data; and the report's calibration
+claims are one Holm family (toolkit.family).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from dataclasses import replace
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from toolkit import metrics
-from toolkit.compare import _MAX_DRAWS, _normalise, _opt_int, _ordered, _params, _rng, _verdict
+from toolkit.compare import (_MAX_DRAWS, CLAIMS, Joint, _alpha, _Bootstrap, _normalise, _one_verdict, _opt_int,
+                             _ordered, _params, _rng, joint, rung_status)
+from toolkit.family import holm, level as holm_level
+from toolkit.twolevel import SeedLevel, seed_noise
 
 CALIBRATION_COLUMNS = ["task", "strategy", "baseline", "model", "params", "n", "n_without_std", "accuracy",
                        "ece_p_true", "ece_std", "rms_p_true", "rms_std", "brier_p_true", "brier_std",
                        "auroc_p_true", "auroc_std", "brier_gain", "brier_ci_low", "brier_ci_high",
                        "auroc_gain", "auroc_ci_low", "auroc_ci_high"]
-CAL_VERDICT_COLUMNS = ["task", "strategy", "baseline", "metric", "verdict", "model", "params"]
+CAL_VERDICT_COLUMNS = ["task", "strategy", "baseline", "metric", "verdict", "model", "params", "note", "excluded",
+                       "reason", "verdict_raw", "p_raw", "p_adjusted", "family_size"]
 _JOIN = ["task", "model", "item_id", "exemplar_seed"]
 
 
@@ -81,21 +92,60 @@ def _ci(stats: np.ndarray, bootstrap: Any) -> tuple[Optional[float], Optional[fl
     return float(lo), float(hi)
 
 
-def _gains(g: pd.DataFrame, bootstrap: Any, key: tuple) -> dict[str, Optional[float]]:
-    """Bootstrap intervals of the Brier and AUROC gains of P(True) over standard calibration."""
-    y, p, s = g["y"].to_numpy(), g["p_true"].to_numpy(), g["std"].to_numpy()
+def _auroc_joint(g: pd.DataFrame, models: list[str], bootstrap: Any, key: tuple) -> np.ndarray:
+    """(B, K) bootstrap of the AUROC gain at each rung, one resample of items for all rungs (NaN where
+    a rung's resample or data has one class only)."""
     codes = pd.factorize(g["item_id"])[0]
-    sq = (s - y) ** 2 - (p - y) ** 2
-    both_classes = 0 < y.sum() < len(y)
-    hp, hs = (_pairwise(p, y), _pairwise(s, y)) if both_classes else (None, None)
-    brier, auc = [], []
+    rung = g["model"].map({m: i for i, m in enumerate(models)}).to_numpy()
+    y, p, s = g["y"].to_numpy(), g["p_true"].to_numpy(), g["std"].to_numpy()
+    kernels = []
+    for k in range(len(models)):
+        sel = rung == k
+        yk = y[sel]
+        ok = 0 < yk.sum() < len(yk)
+        kernels.append((sel, yk, _pairwise(p[sel], yk), _pairwise(s[sel], yk)) if ok else None)
+    chunks = []
     for w in _weights(codes, bootstrap, key):
-        brier.append((w @ sq) / w.sum(axis=1))
-        if both_classes:
-            auc.append(_auroc_w(w, hp, y) - _auroc_w(w, hs, y))
-    b_lo, b_hi = _ci(np.concatenate(brier), bootstrap)
-    a_lo, a_hi = _ci(np.concatenate(auc), bootstrap) if auc else (None, None)
-    return {"brier_ci_low": b_lo, "brier_ci_high": b_hi, "auroc_ci_low": a_lo, "auroc_ci_high": a_hi}
+        out = np.full((len(w), len(models)), np.nan)
+        for k, kern in enumerate(kernels):
+            if kern is not None:
+                sel, yk, hp, hs = kern
+                out[:, k] = _auroc_w(w[:, sel], hp, yk) - _auroc_w(w[:, sel], hs, yk)
+        chunks.append(out)
+    return np.concatenate(chunks) if chunks else np.empty((0, len(models)))
+
+
+def _auroc_seed_level(g: pd.DataFrame, models: list[str]) -> Optional[SeedLevel]:
+    """Per-seed AUROC gains per rung; with no item-level residual for a rank statistic the whole
+    between-seed variance is taken as exemplar variance (conservative)."""
+    seeds = sorted(set(g["exemplar_seed"]))
+    if len(seeds) < 2:
+        return None
+    means = np.full((1, len(seeds), len(models)), np.nan)
+    for (si, seed), (k, model) in ((a, b) for a in enumerate(seeds) for b in enumerate(models)):
+        x = g[(g["exemplar_seed"] == seed) & (g["model"] == model)]
+        gain = _safe(lambda: metrics.auroc(x["p_true"].to_numpy(), x["y"].to_numpy()) -
+                     metrics.auroc(x["std"].to_numpy(), x["y"].to_numpy()))
+        means[0, si, k] = np.nan if gain is None else gain
+    return SeedLevel(means, np.zeros((1, len(models))), np.ones((1, len(models))))
+
+
+def gain_joints(both: pd.DataFrame, bootstrap: Any, key: tuple) -> dict[str, Joint]:
+    """{'brier': Joint, 'auroc': Joint} of one (task, strategy) over its rungs: Brier gains are a mean
+    of per-record terms (the accuracy machinery, items and seeds); AUROC gains a rank statistic
+    whose items are resampled jointly across rungs, with a seed level from the per-seed gains."""
+    sq = (both["std"] - both["y"]) ** 2 - (both["p_true"] - both["y"]) ** 2
+    brier = joint(both.assign(_sq=sq), "_sq", bootstrap, ("calibration", "brier") + key)
+    models = brier.models
+    boot = _auroc_joint(both, models, bootstrap, ("calibration", "auroc") + key)
+    level = _auroc_seed_level(both, models)
+    if level is not None and len(boot):
+        boot = boot + seed_noise(level, _rng(bootstrap, ("calibration", "auroc", "seeds") + key), len(boot))[0]
+    point = np.array([_safe(lambda: metrics.auroc(x["p_true"].to_numpy(), x["y"].to_numpy()) -
+                            metrics.auroc(x["std"].to_numpy(), x["y"].to_numpy())) or np.nan
+                      for x in (both[both["model"] == m] for m in models)], dtype=float)
+    auroc = replace(brier, point=point, boot=boot, nonzero=None)
+    return {"brier": brier, "auroc": auroc}
 
 
 def _row(g: pd.DataFrame, baseline: str, bootstrap: Any, key: tuple) -> dict[str, Any]:
@@ -112,29 +162,58 @@ def _row(g: pd.DataFrame, baseline: str, bootstrap: Any, key: tuple) -> dict[str
     diff = lambda a, b: None if a is None or b is None else a - b  # noqa: E731
     out["brier_gain"] = diff(out["brier_std"], out["brier_p_true"])
     out["auroc_gain"] = diff(out["auroc_p_true"], out["auroc_std"])
-    none = dict.fromkeys(("brier_ci_low", "brier_ci_high", "auroc_ci_low", "auroc_ci_high"))
-    out.update(_gains(both, bootstrap, ("calibration",) + key) if len(both) else none)
-    if out["auroc_gain"] is None:
-        out.update(auroc_ci_low=None, auroc_ci_high=None)
+    out.update(dict.fromkeys(("brier_ci_low", "brier_ci_high", "auroc_ci_low", "auroc_ci_high")))
     return out
 
 
 def calibration(df: pd.DataFrame, baseline: str, bootstrap: Any) -> pd.DataFrame:
-    """One row per (task, calibration strategy, rung); empty when no record has a P(True)."""
+    """One row per (task, calibration strategy, rung); empty when no record has a P(True).
+
+    The gain intervals come from one joint bootstrap per (task, strategy) over its rungs, kept in
+    ``attrs["joints"]`` for :func:`calibration_verdicts`.
+    """
     j = _joined(_normalise(df), baseline)
-    rows = [_row(g, baseline, bootstrap, key)
-            for key, g in j.groupby(["task", "strategy", "model"], sort=True)]
-    return _ordered(pd.DataFrame(rows, columns=CALIBRATION_COLUMNS), ["task", "strategy"])
+    rows, joints = [], {}
+    for (task, strategy), g in j.groupby(["task", "strategy"], sort=True):
+        both = g[g["std"].notna()]
+        found = gain_joints(both, bootstrap, (task, strategy)) if len(both) else {}
+        for metric, jt in found.items():
+            joints[(task, strategy, metric)] = jt
+        for model, r in g.groupby("model", sort=True):
+            row = _row(r, baseline, bootstrap, (task, strategy, model))
+            for metric, jt in found.items():
+                if model in jt.models and row[f"{metric}_gain"] is not None:
+                    lo, hi = _ci(jt.boot[:, jt.models.index(model)], bootstrap)
+                    row.update({f"{metric}_ci_low": lo, f"{metric}_ci_high": hi})
+            rows.append(row)
+    out = _ordered(pd.DataFrame(rows, columns=CALIBRATION_COLUMNS), ["task", "strategy"])
+    out.attrs["joints"] = joints
+    return out
 
 
-def calibration_verdicts(cal: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, strategy, metric in brier/auroc): where P(True) starts beating standard calibration."""
+def calibration_verdicts(cal: pd.DataFrame, bootstrap: Any = None, rungs: Optional[Sequence[dict]] = None,
+                         joints: Optional[dict] = None) -> pd.DataFrame:
+    """Per (task, strategy, metric in brier/auroc): where P(True) starts beating standard calibration,
+    by the accuracy verdicts' own rule (compare._one_verdict: usable rungs only, the suffix rule on
+    the joint bootstrap, floors), with Holm across the report's calibration claims."""
+    boot = bootstrap if bootstrap is not None else _Bootstrap()
+    joints = joints if joints is not None else cal.attrs.get("joints", {})
+    status = rung_status(rungs)
+    keys = [(t, s, m) for t, s in sorted(set(zip(cal["task"], cal["strategy"]))) for m in ("brier", "auroc")]
+    raw = {k: _one_verdict(joints.get(k), status, boot) for k in keys}
+    adj = dict(zip(keys, holm([raw[k]["p_raw"] for k in keys])))
+    alpha, fam = _alpha(boot), sum(raw[k]["p_raw"] is not None for k in keys)
     rows = []
-    for (task, strategy), g in cal.groupby(["task", "strategy"], sort=True):
-        for metric in ("brier", "auroc"):
-            rungs = g.rename(columns={f"{metric}_ci_low": "ci_low", f"{metric}_ci_high": "ci_high"})
-            rungs = rungs.assign(ci_low=pd.to_numeric(rungs["ci_low"]), ci_high=pd.to_numeric(rungs["ci_high"]))
-            v = _verdict(rungs)
-            rows.append({"task": task, "strategy": strategy, "baseline": g["baseline"].iloc[0], "metric": metric,
-                         "verdict": v["verdict"], "model": v["model"], "params": _opt_int(v["params"])})
+    for k in keys:
+        v = raw[k]
+        if v["p_raw"] is not None and v["verdict"] in CLAIMS and adj[k] != v["p_raw"]:
+            v = _one_verdict(joints.get(k), status, boot, holm_level(alpha, v["p_raw"], adj[k]))
+            if v["verdict"] not in CLAIMS:
+                v = {**v, "reason": "family_wise", "note": f"{raw[k]['verdict'].replace('_', ' ')} at the raw level "
+                     f"(p {raw[k]['p_raw']:.3g}), not after Holm over {fam} claims (adjusted p {adj[k]:.3g})"}
+        baseline = cal.loc[(cal["task"] == k[0]) & (cal["strategy"] == k[1]), "baseline"].iloc[0]
+        rows.append({"task": k[0], "strategy": k[1], "baseline": baseline, "metric": k[2], "verdict": v["verdict"],
+                     "model": v["model"], "params": _opt_int(v["params"]), "note": v.get("note"),
+                     "excluded": v.get("excluded", []), "reason": v.get("reason"), "verdict_raw": raw[k]["verdict"],
+                     "p_raw": raw[k]["p_raw"], "p_adjusted": adj[k], "family_size": fam})
     return pd.DataFrame(rows, columns=CAL_VERDICT_COLUMNS, dtype=object)  # None stays None, ints stay ints

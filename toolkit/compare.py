@@ -25,23 +25,29 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from toolkit.perplexity import PERPLEXITY_STRATEGY
+from toolkit.family import holm, level as holm_level
+from toolkit.power import mde, rung_distribution
+from toolkit.twolevel import seed_level, seed_noise
 from toolkit.types import SCORED_STATUSES, STATUS_NO_ANSWER, STATUS_TRUNCATED
 
 CELL_COLUMNS = ["task", "strategy", "model", "params", "n", "n_items", "n_failed", "n_no_answer", "n_truncated",
                 "accuracy", "ci_low", "ci_high", "mc_accuracy", "n_seeds", "seed_sd"]
 PAIRED_COLUMNS = ["task", "strategy", "baseline", "model", "params", "n_pairs", "n_items", "acc_strategy",
-                  "acc_baseline", "diff", "ci_low", "ci_high", "p_not_ahead", "diff_seed_sd"]
+                  "acc_baseline", "diff", "ci_low", "ci_high", "p_not_ahead", "diff_seed_sd", "discordant",
+                  "n_seeds", "exemplar_share", "mde"]
 CROSSOVER_COLUMNS = ["task", "strategy", "baseline", "verdict", "model", "params"]
-VERDICT_COLUMNS = CROSSOVER_COLUMNS + ["note", "excluded"]
+VERDICT_COLUMNS = CROSSOVER_COLUMNS + ["note", "excluded", "reason", "verdict_raw", "p_raw", "p_adjusted",
+                                       "family_size", "rung_shares"]
 FAILURE_COLUMNS = ["model", "strategy", "task", "status", "count", "example_error"]
 VERDICTS = ("crossover", "ahead_everywhere", "never", "undetermined", "too_few_items")
+CLAIMS = ("crossover", "ahead_everywhere")  # the verdicts that say a strategy beats its baseline
 #: a cell (task, strategy, rung) with fewer distinct items than this gets no verdict: "too few items"
 MIN_ITEMS = 20
 #: one-sided level at which every rung above the crossover rung must still lean ahead (the "hold" test)
@@ -151,14 +157,19 @@ def cells(df: pd.DataFrame, bootstrap: Any) -> pd.DataFrame:
 
     With several exemplar seeds, ``seed_sd`` is the standard deviation across seeds of the per-seed
     accuracy (Wei et al. report mean ± sd over exemplar orders); the CI resamples items, all of an
-    item's seeds together.
+    item's seeds together, and adds the exemplar draw's own error (toolkit.twolevel).
     """
     d = _normalise(df)
     rows = []
     for (task, strategy, model), g in d[~d["calibration"]].groupby(["task", "strategy", "model"], sort=True):
         s = g[g["scored"]]
         num, den = _per_item(s["item_id"], s["correct"].to_numpy())
-        lo, hi = _interval(_resample(num, den, bootstrap, ("cell", task, strategy, model)), bootstrap)
+        key = ("cell", task, strategy, model)
+        stats = _resample(num, den, bootstrap, key)
+        level = seed_level(s.assign(c=s["correct"].astype(float)), "c", [model])
+        if level is not None and len(stats):  # the exemplar draw is a sample too (toolkit.twolevel)
+            stats = stats + seed_noise(level, _rng(bootstrap, key + ("seeds",)), len(stats))[0, :, 0]
+        lo, hi = _interval(stats, bootstrap)
         n_seeds, seed_sd, _ = _seed_stats(s.assign(c=s["correct"].astype(float)), "c")
         rows.append({
             "task": task, "strategy": strategy, "model": model, "params": _params(g),
@@ -223,19 +234,29 @@ def boot_counts(rng: np.random.Generator, n: int, total: int) -> Iterator[np.nda
 
 @dataclass
 class Joint:
-    """One value per (item, rung) summed over seeds, its bootstrap over items shared by all rungs."""
+    """One value per (item, rung) summed over seeds, its bootstrap over items shared by all rungs,
+    plus the exemplar-seed level (toolkit.twolevel) when the records carry 2+ seeds."""
 
     models: list[str]
     params: list[Optional[int]]
     point: np.ndarray    # (K,) mean over records at each rung
-    boot: np.ndarray     # (B, K) the same, per resample of items (NaN where a resample has none)
+    boot: np.ndarray     # (B, K) the same, per resample of items and seeds (NaN where a resample has none)
     n_items: np.ndarray  # (K,) distinct items with a value at each rung
     n: np.ndarray        # (K,) records at each rung
+    nonzero: Optional[np.ndarray] = None   # (K,) records whose value is not 0 (paired: discordant pairs)
+    seed_var: Optional[np.ndarray] = None  # (K,) exemplar-choice variance of the rung mean (0: one seed)
+    n_seeds: Optional[np.ndarray] = None   # (K,) exemplar seeds with a record at each rung
+    item_width: Optional[np.ndarray] = None  # (K,) width of the items-only interval (before the seed level)
 
     def take(self, keep: Sequence[int]) -> "Joint":
         k = list(keep)
+        pick = lambda a: None if a is None else a[k]  # noqa: E731
         return Joint([self.models[i] for i in k], [self.params[i] for i in k], self.point[k],
-                     self.boot[:, k], self.n_items[k], self.n[k])
+                     self.boot[:, k], self.n_items[k], self.n[k], pick(self.nonzero), pick(self.seed_var),
+                     pick(self.n_seeds), pick(self.item_width))
+
+    def negated(self) -> "Joint":
+        return replace(self, point=-self.point, boot=-self.boot)
 
 
 def rung_order(g: pd.DataFrame) -> list[tuple[str, Optional[int]]]:
@@ -245,20 +266,38 @@ def rung_order(g: pd.DataFrame) -> list[tuple[str, Optional[int]]]:
 
 
 def joint(g: pd.DataFrame, value: str, bootstrap: Any, key: tuple) -> Joint:
-    """The joint bootstrap of the per-rung mean of ``g[value]`` (rows: records of one ladder)."""
+    """The joint bootstrap of the per-rung mean of ``g[value]`` (rows: records of one ladder):
+    items resampled (the same resample at every rung), plus one draw of the exemplar-seed error
+    per replicate when there are 2+ seeds (see toolkit.twolevel)."""
     order = rung_order(g)
-    pos = {m: i for i, (m, _) in enumerate(order)}
+    models = [m for m, _ in order]
+    pos = {m: i for i, m in enumerate(models)}
     codes, uniques = pd.factorize(g["item_id"])
     kk = g["model"].map(pos).to_numpy()
     n, K = len(uniques), len(order)
-    num, den = np.zeros((n, K)), np.zeros((n, K))
-    np.add.at(num, (codes, kk), g[value].to_numpy(dtype=float))
+    vals = g[value].to_numpy(dtype=float)
+    num, den, nz = np.zeros((n, K)), np.zeros((n, K)), np.zeros(K)
+    np.add.at(num, (codes, kk), vals)
     np.add.at(den, (codes, kk), 1.0)
+    np.add.at(nz, kk, (vals != 0).astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         point = num.sum(axis=0) / den.sum(axis=0)
         chunks = [(c @ num) / (c @ den) for c in boot_counts(_rng(bootstrap, key), n, int(bootstrap.resamples))]
     boot = np.concatenate(chunks) if chunks else np.empty((0, K))
-    return Joint([m for m, _ in order], [p for _, p in order], point, boot, (den > 0).sum(axis=0), den.sum(axis=0))
+    level = seed_level(g, value, models) if "exemplar_seed" in g.columns else None
+    seed_var = np.zeros(K) if level is None else level.var_of_mean()[0]
+    item_width = np.array([_width(boot[:, k], bootstrap) for k in range(K)]) if len(boot) else np.full(K, np.nan)
+    if level is not None and len(boot):
+        boot = boot + seed_noise(level, _rng(bootstrap, key + ("seeds",)), len(boot))[0]
+    n_seeds = (g.groupby("model")["exemplar_seed"].nunique().reindex(models).fillna(0).to_numpy()
+               if "exemplar_seed" in g.columns else np.ones(K))
+    return Joint(models, [p for _, p in order], point, boot, (den > 0).sum(axis=0), den.sum(axis=0), nz,
+                 seed_var, n_seeds, item_width)
+
+
+def _width(col: np.ndarray, bootstrap: Any) -> float:
+    lo, hi = _quantiles(col, bootstrap)
+    return hi - lo
 
 
 def _quantiles(col: np.ndarray, bootstrap: Any) -> tuple[float, float]:
@@ -297,12 +336,15 @@ def _paired(d: pd.DataFrame, baseline: str, bootstrap: Any) -> tuple[pd.DataFram
                 "diff": float(r["d"].mean()), "ci_low": lo, "ci_high": hi,
                 "p_not_ahead": float((~(j.boot[:, k] > 0)).mean()) if len(j.boot) else math.nan,
                 "diff_seed_sd": _seed_stats(r.assign(x=r["d"].astype(float)), "x")[1],
+                "discordant": int(j.nonzero[k]), "n_seeds": int(j.n_seeds[k]),
+                "exemplar_share": _exemplar_share(j, k), "mde": mde(j.boot[:, k], _alpha(bootstrap)),
             })
     return _ordered(pd.DataFrame(rows, columns=PAIRED_COLUMNS), ["task", "strategy"]), joints
 
 
-def suffix_rule(point: np.ndarray, boot: np.ndarray, alpha: float, hold_alpha: float = HOLD_ALPHA) -> np.ndarray:
-    """The crossover rung of each ladder: index into its K rungs (smallest first), -1 for none.
+def rung_p(point: np.ndarray, boot: np.ndarray, hold_alpha: float = HOLD_ALPHA) -> np.ndarray:
+    """(L, K): the smallest one-sided level at which the rule would enter at each rung (inf where the
+    hold test fails): max(entry p, pooled p), with p the bootstrap share of "not ahead".
 
     ``point`` (L, K): paired differences; ``boot`` (L, B, K): their joint bootstrap (the same item
     resample at every rung). Vectorised over ladders, so ``toolkit.validate`` runs this very function
@@ -311,38 +353,26 @@ def suffix_rule(point: np.ndarray, boot: np.ndarray, alpha: float, hold_alpha: f
     point, boot = np.asarray(point, float), np.asarray(boot, float)
     L, _, K = boot.shape
     p = (~(boot > 0)).mean(axis=1)                                  # (L, K) one-sided p of "not ahead"
-    entry = p <= alpha
     hold = np.ones((L, K), dtype=bool)
     if K > 1:
         later = np.logical_and.accumulate((p <= hold_alpha)[:, ::-1], axis=1)[:, ::-1]
         hold[:, :-1] = later[:, 1:]
     counts = np.arange(K, 0, -1, dtype=float)
     pooled = np.cumsum(boot[:, :, ::-1], axis=2)[:, :, ::-1] / counts  # (L, B, K) mean over rungs k..K
-    pooled_ok = (~(pooled > 0)).mean(axis=1) <= alpha
-    ok = entry & hold & pooled_ok & np.isfinite(point)
+    pooled_p = (~(pooled > 0)).mean(axis=1)
+    q = np.maximum(p, pooled_p)
+    return np.where(hold & np.isfinite(point), q, np.inf)
+
+
+def suffix_rule(point: np.ndarray, boot: np.ndarray, alpha: float, hold_alpha: float = HOLD_ALPHA) -> np.ndarray:
+    """The crossover rung of each ladder: index into its K rungs (smallest first), -1 for none:
+    the smallest rung whose :func:`rung_p` is at most ``alpha``."""
+    ok = rung_p(point, boot, hold_alpha) <= alpha
     return np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
 
 
 def _opt_int(v: Any) -> Optional[int]:
     return None if v is None or pd.isna(v) else int(v)
-
-
-def _verdict(rungs: pd.DataFrame) -> dict:
-    """Per-rung-interval verdict, smallest rung first: the rule for calibration gains (no joint
-    bootstrap there): the crossover is the first rung of the tail whose CIs are all above 0."""
-    none = {"model": None, "params": None}
-    if len(rungs) < 2:
-        return {"verdict": "undetermined", **none}
-    ahead = (rungs["ci_low"] > 0).to_numpy()
-    if ahead.all():
-        return {"verdict": "ahead_everywhere", **none}
-    tail = np.logical_and.accumulate(ahead[::-1])[::-1]
-    if tail.any():
-        r = rungs.iloc[int(np.argmax(tail))]
-        return {"verdict": "crossover", "model": r["model"], "params": _opt_int(r["params"])}
-    if (rungs["ci_high"] <= 0).all():
-        return {"verdict": "never", **none}
-    return {"verdict": "undetermined", **none}
 
 
 def rung_status(rungs: Optional[Sequence[dict]]) -> dict[str, dict]:
@@ -389,38 +419,114 @@ def _ladder_notes(status: dict[str, dict], seen: set[str]) -> list[dict]:
     return out
 
 
-def _one_verdict(j: Optional[Joint], status: dict[str, dict], bootstrap: Any) -> dict:
-    none = {"model": None, "params": None}
+def _exemplar_share(j: Joint, k: int) -> Optional[float]:
+    """Share of rung k's interval that comes from exemplar choice: 1 - (items-only width / width),
+    so 0.4 means the interval is 40% narrower if the exemplar draw were taken as fixed (None: one seed)."""
+    if j.n_seeds is None or j.n_seeds[k] < 2 or not len(j.boot) or j.item_width is None:
+        return None
+    total = _width(j.boot[:, k], _Bootstrap())
+    if not np.isfinite(total) or total <= 0:
+        return 0.0
+    return float(min(1.0, max(0.0, 1.0 - j.item_width[k] / total)))
+
+
+def floor_reason(u: Joint, accs: Optional[np.ndarray]) -> tuple[Optional[str], list[str]]:
+    """Why the data cannot decide at rungs with no discordant pairs (both strategies gave the same
+    verdict on every item): ('floor' | 'ceiling' | 'no_discordant_pairs' | None, those rungs)."""
+    if u.nonzero is None:
+        return None, []
+    flat = [m for m, z in zip(u.models, u.nonzero) if z == 0]
+    if not flat:
+        return None, []
+    if accs is not None and len(flat) == len(u.models):
+        if np.all(accs == 0):
+            return "floor", flat
+        if np.all(accs == 1):
+            return "ceiling", flat
+    return "no_discordant_pairs", flat
+
+
+def _shares(u: Joint, level: float) -> list[dict]:
+    rule = lambda p, b: suffix_rule(p, b, level)  # noqa: E731
+    dist = rung_distribution(u.point, u.boot, rule)
+    names = u.models + [None]
+    return [{"model": m, "share": float(x)} for m, x in zip(names, dist) if np.isfinite(x) and x > 0]
+
+
+def _one_verdict(j: Optional[Joint], status: dict[str, dict], bootstrap: Any, level: Optional[float] = None,
+                 accs: Optional[np.ndarray] = None) -> dict:
+    """The verdict of one (task, strategy) at one-sided ``level`` (the report's alpha, or the
+    family-wise level Holm gives the claim); ``accs`` the baseline's accuracy per rung of ``j``."""
+    none = {"model": None, "params": None, "reason": None, "p_raw": None, "rung_shares": []}
     if j is None:
-        return {"verdict": "undetermined", **none, "note": "no records paired with the baseline", "excluded": []}
+        return {"verdict": "undetermined", **none, "note": "no records paired with the baseline", "excluded": [],
+                "reason": "no_pairs"}
     keep, excluded = usable(j, status)
     note = "; ".join(e["note"] for e in excluded) or None
     if len(keep) < 2:
         few = any(e["reason"] == "too_few_items" for e in excluded)
         why = "too few items" if few else "fewer than 2 usable rungs"
         return {"verdict": "too_few_items" if few else "undetermined", **none,
-                "note": f"{why}" + (f": {note}" if note else ""), "excluded": excluded}
+                "note": f"{why}" + (f": {note}" if note else ""), "excluded": excluded,
+                "reason": "too_few_items" if few else "too_few_rungs"}
     u = j.take(keep)
-    first = int(suffix_rule(u.point[None], u.boot[None], _alpha(bootstrap))[0])
-    if first == 0:
-        return {"verdict": "ahead_everywhere", **none, "note": note, "excluded": excluded}
-    if first > 0:
-        return {"verdict": "crossover", "model": u.models[first], "params": _opt_int(u.params[first]),
-                "note": note, "excluded": excluded}
+    alpha = _alpha(bootstrap) if level is None else level
+    floor_p = 1.0 / (len(u.boot) + 1)  # a bootstrap p is never 0: Holm needs a finite ratio
+    q = np.maximum(rung_p(u.point[None], u.boot[None])[0], floor_p)
+    p_raw = float(min(1.0, q.min()))
+    ok = np.flatnonzero(q <= alpha)
+    out = {**none, "note": note, "excluded": excluded, "p_raw": p_raw}
+    if len(ok):
+        first = int(ok[0])
+        out["rung_shares"] = _shares(u, alpha)
+        if first == 0:
+            return {**out, "verdict": "ahead_everywhere"}
+        return {**out, "verdict": "crossover", "model": u.models[first], "params": _opt_int(u.params[first])}
+    reason, flat = floor_reason(u, None if accs is None else accs[keep])
     highs = [_quantiles(u.boot[:, k], bootstrap)[1] for k in range(len(keep))]
     never = all(h is not None and math.isfinite(h) and h <= 0 for h in highs)
-    return {"verdict": "never" if never else "undetermined", **none, "note": note, "excluded": excluded}
+    if reason is not None and (never or reason in ("floor", "ceiling")):
+        what = {"floor": "both at 0% at every rung", "ceiling": "both at 100% at every rung"}.get(
+            reason, f"no discordant pairs at {', '.join(flat)}")
+        note = f"{what}: the data cannot tell the strategies apart" + (f"; {note}" if note else "")
+        untested = reason in ("floor", "ceiling")  # no discordant pair anywhere: no test, not in the family
+        return {**out, "verdict": "undetermined", "reason": reason, "note": note,
+                "p_raw": None if untested else p_raw}
+    return {**out, "verdict": "never" if never else "undetermined", "reason": None if never else "not_significant"}
+
+
+def _baseline_accs(d: pd.DataFrame, baseline: str, task: str, j: Optional[Joint]) -> Optional[np.ndarray]:
+    if j is None:
+        return None
+    b = d[(d["task"] == task) & (d["strategy"] == baseline) & d["scored"]]
+    acc = b.groupby("model")["correct"].mean()
+    return np.array([float(acc.get(m, np.nan)) for m in j.models])
 
 
 def _verdicts(d: pd.DataFrame, joints: dict[tuple, Joint], baseline: str, bootstrap: Any,
               rungs: Optional[Sequence[dict]] = None) -> pd.DataFrame:
-    """One verdict per (task, strategy≠baseline) present in the records, paired data or not."""
+    """One verdict per (task, strategy≠baseline) present in the records, paired data or not, with
+    the family-wise policy (toolkit.family) applied across them: a claim stands when its Holm-
+    adjusted p is at most alpha, and its rung is the one the rule names at that claim's level."""
     status = rung_status(rungs)
     pairs = d.loc[(d["strategy"] != baseline) & ~d["calibration"], ["task", "strategy"]].drop_duplicates()
+    keys = sorted(pairs.itertuples(index=False, name=None))
+    accs = {k: _baseline_accs(d, baseline, k[0], joints.get(k)) for k in keys}
+    raw = {k: _one_verdict(joints.get(k), status, bootstrap, accs=accs[k]) for k in keys}
+    adj = dict(zip(keys, holm([raw[k]["p_raw"] for k in keys])))
+    alpha, m = _alpha(bootstrap), sum(raw[k]["p_raw"] is not None for k in keys)
     rows = []
-    for task, strategy in sorted(pairs.itertuples(index=False, name=None)):
-        v = _one_verdict(joints.get((task, strategy)), status, bootstrap)
-        rows.append({"task": task, "strategy": strategy, "baseline": baseline, **v})
+    for k in keys:
+        v = raw[k]
+        if v["p_raw"] is not None and v["verdict"] in CLAIMS and adj[k] > alpha:
+            v = _one_verdict(joints.get(k), status, bootstrap, holm_level(alpha, v["p_raw"], adj[k]), accs[k])
+            v = {**v, "reason": "family_wise", "note": "; ".join(x for x in (
+                f"{raw[k]['verdict'].replace('_', ' ')} at the raw level (p {raw[k]['p_raw']:.3g}), not after "
+                f"Holm over {m} claims (adjusted p {adj[k]:.3g})", v.get("note")) if x)}
+        elif v["p_raw"] is not None and v["verdict"] in CLAIMS and adj[k] != v["p_raw"]:
+            v = _one_verdict(joints.get(k), status, bootstrap, holm_level(alpha, v["p_raw"], adj[k]), accs[k])
+        rows.append({"task": k[0], "strategy": k[1], "baseline": baseline, **v, "verdict_raw": raw[k]["verdict"],
+                     "p_adjusted": adj[k], "family_size": m})
     out = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     return out.astype({"model": object, "params": object})  # None stays None, not NaN
 
@@ -523,7 +629,7 @@ def build_report(records: list[dict], *, baseline: str, bootstrap: Any, rungs: l
         "mirage": [_clean(r, 4) for r in mirage],
         "exemplar_seeds": {"seeds": seeds, "cells": [_clean(r, 4) for r in seed_table(df)]},
         "calibration": _rows(cal),
-        "calibration_verdicts": _rows(calibration_verdicts(cal)),
+        "calibration_verdicts": _rows(calibration_verdicts(cal, bootstrap, rungs)),
         "failures": _clean(failures(df)),
     }
 

@@ -62,6 +62,37 @@ def diff_text(p: dict) -> Text:
     return Text(f"Δ{_points(p.get('diff'))} [{_points(lo)},{_points(hi)}]", style=style)
 
 
+def pair_note(p: dict) -> Text:
+    """'150 pairs · ex 35%': the paired n behind Δ (it differs from the cells' n when records failed)
+    and the share of Δ's interval variance that comes from the exemplar draw."""
+    t = f"{p.get('n_pairs', 0)} pairs"
+    if p.get("exemplar_share") is not None:
+        t += f" · ex {100 * p['exemplar_share']:.0f}%"
+    return Text(t, style="dim")
+
+
+def shares_text(x: dict) -> str:
+    """'zoo-m 61% · zoo-l 30% · none 9%': where the crossover rung lands over bootstrap replicates."""
+    parts = sorted(x.get("rung_shares") or [], key=lambda r: -r["share"])
+    return " · ".join(f"{r['model'] or 'none'} {100 * r['share']:.0f}%" for r in parts)
+
+
+def _mde_text(report: dict, task: str, strategy: str) -> str:
+    """'MDE 20·18·15 pts': the smallest true Δ each rung detects with 80% power (smallest rung first)."""
+    rows = [p for p in report.get("paired", []) if p["task"] == task and p["strategy"] == strategy]
+    rows.sort(key=lambda p: (p.get("params") is None, p.get("params") or 0))
+    vals = ["—" if p.get("mde") is None else f"{100 * p['mde']:.0f}" for p in rows]
+    return f"MDE {'·'.join(vals)} pts" if rows else ""
+
+
+def _p_text(x: dict) -> Text:
+    """'.004 → .008': the claim's raw p and its Holm-adjusted p ('—' when nothing was tested)."""
+    if x.get("p_raw") is None:
+        return Text("—", style="dim")
+    raw, adj = x["p_raw"], x.get("p_adjusted")
+    return Text(f"{raw:.3f}" + (f"→{adj:.3f}" if adj is not None and adj != raw else ""))
+
+
 def _header(report: dict, console: Console) -> None:
     meta = report.get("meta", {})
     boot = meta.get("bootstrap") or {}
@@ -174,7 +205,7 @@ def _task_table(report: dict, task: str, strategies: list[str], part: int = 0) -
             if cell and _n_items(cell) < min_items:
                 text.append(f"\ntoo few items", style="yellow")
             elif (s, model) in pairs:
-                text = Text("\n").join([text, diff_text(pairs[(s, model)])])
+                text = Text("\n").join([text, diff_text(pairs[(s, model)]), pair_note(pairs[(s, model)])])
             row.append(text)
         table.add_row(*row)
     return table
@@ -199,21 +230,34 @@ def _largest_pair(report: dict, task: str, strategy: str) -> Optional[dict]:
 def _verdict_table(report: dict) -> Table:
     table = Table(title="Verdicts", box=box.SIMPLE_HEAD, title_justify="left",
                   caption="crossover: smallest rung where the strategy is ahead (95% CI above 0) and stays "
-                          "ahead at every larger rung (each at 80%, and pooled at 95%); calibrated by "
-                          "`python -m toolkit.validate`. Failed rungs and cells with too few items are "
-                          "left out.", caption_justify="left")
+                          "ahead at every larger rung (each at 80%, and pooled at 95%); intervals resample "
+                          "items and exemplar seeds; calibrated by `make validate`. p: the claim's raw p, "
+                          "→ Holm-adjusted over the report's claims (a claim stands when adjusted ≤ .025). "
+                          "Under 'crossover at': where the rung lands over bootstrap replicates. MDE: the "
+                          "smallest Δ each rung detects with 80% power. Failed rungs and cells with too "
+                          "few items are left out.", caption_justify="left")
     for name in ("task", "strategy", "verdict", "crossover at", "Δ at largest rung"):
         table.add_column(name)
     for x in report.get("crossovers", []):
         verdict = str(x.get("verdict"))
         at = Text(f"{x['model']} ({human(x.get('params'))})" if x.get("model") else "—")
+        if shares_text(x):
+            at.append(f"\n{shares_text(x)}", style="dim")
         if _excluded_text(x):
             at.append(f"\n{_excluded_text(x)}", style="dim")
         last = _largest_pair(report, x["task"], x["strategy"])
         delta = Text.assemble(diff_text(last), f" at {human(last.get('params'))}") if last else Text("—")
-        shown = "too few items" if verdict == "too_few_items" else verdict
-        table.add_row(Text(str(x["task"])), Text(str(x["strategy"])),
-                      Text(shown, style=VERDICT_STYLE.get(verdict, "")), at, delta)
+        if last:
+            delta.append(f"\n{last.get('n_pairs', 0)} pairs; {_mde_text(report, x['task'], x['strategy'])}",
+                         style="dim")
+        shown = Text("too few items" if verdict == "too_few_items" else verdict, style=VERDICT_STYLE.get(verdict, ""))
+        if x.get("reason") and x.get("note") and not x.get("excluded"):
+            shown.append(f"\n{x['note']}", style="dim")
+        elif x.get("reason") in ("floor", "ceiling", "no_discordant_pairs", "family_wise"):
+            shown.append(f"\n{x.get('note')}", style="dim")
+        if x.get("p_raw") is not None:
+            shown.append(Text.assemble("\np ", _p_text(x), style="dim"))
+        table.add_row(Text(str(x["task"])), Text(str(x["strategy"])), shown, at, delta)
     return table
 
 
@@ -250,9 +294,11 @@ def _mirage_text(m: Optional[dict], metric_in_header: bool) -> Text:
 def _emergence_table(report: dict) -> Table:
     baseline = report.get("meta", {}).get("baseline")
     table = Table(title="Emergence (Wei et al.) and the mirage check (Schaeffer et al.)", box=box.SIMPLE_HEAD,
-                  title_justify="left", caption="emergent: near the random baseline (CI within 5 points) up "
-                  "to a rung, clearly above from there on; gradual: rises with scale otherwise; flat: no "
-                  "significant rise. mirage?: an exact-match (EM) jump that a continuous score of the same "
+                  title_justify="left", caption="emergent: near the random baseline (CI within 10 "
+                  "points of it) up to a rung, clearly above (CI more than 5 points above) from there on, "
+                  "the step there significant and the sharpest of the rise; emergent claims are Holm-"
+                  "adjusted. undetermined (underpowered): a rung below the jump is too thin to tell from "
+                  "random. gradual: the slope over all rungs is positive; flat: no significant rise. mirage?: an exact-match (EM) jump that a continuous score of the same "
                   "outputs shows as smooth.", caption_justify="left")
     mirage = {(m["task"], m["strategy"]): m for m in report.get("mirage", [])}
     metrics = {m.get("metric") for m in mirage.values() if m.get("metric")}
@@ -266,7 +312,11 @@ def _emergence_table(report: dict) -> Table:
         shown = Text("too few items" if verdict == "too_few_items" else verdict, style=EMERGENCE_STYLE.get(verdict, ""))
         if verdict == "emergent" and e.get("model"):
             shown.append(f"\nat {e['model']} ({human(e.get('params'))})")
-        if _excluded_text(e):
+        if e.get("reason") in ("underpowered", "family_wise") and e.get("note"):
+            shown.append(f"\n{e['note']}", style="dim")
+        elif e.get("unresolved"):
+            shown.append(f"\nunresolved: {', '.join(e['unresolved'])}", style="dim")
+        if _excluded_text(e) and e.get("reason") not in ("underpowered", "family_wise"):
             shown.append(f"\n{_excluded_text(e)}", style="dim")
         name = str(e["strategy"]) + (" (base)" if e["strategy"] == baseline else "")
         table.add_row(Text(str(e["task"])), Text(name), shown,
@@ -311,15 +361,22 @@ def _calibration_table(report: dict, task: str, strategy: str) -> Table:
 
 def _calibration_verdict_table(report: dict) -> Table:
     table = Table(title="Calibration verdicts: P(True) vs standard calibration", box=box.SIMPLE_HEAD,
-                  title_justify="left", caption="crossover: smallest rung from which the paired CI of the "
-                  "gain stays above 0 at every larger rung", caption_justify="left")
+                  title_justify="left", caption="the accuracy verdicts' rule on the gains (failed and thin "
+                  "rungs left out, suffix rule on one bootstrap of items and seeds across rungs), Holm-"
+                  "adjusted over the report's calibration claims", caption_justify="left")
     for name in ("task", "strategy", "metric", "verdict", "crossover at"):
         table.add_column(name)
     for x in report.get("calibration_verdicts", []):
         verdict = str(x.get("verdict"))
-        at = f"{x['model']} ({human(x.get('params'))})" if x.get("model") else "—"
-        table.add_row(Text(str(x["task"])), Text(str(x["strategy"])), Text(str(x["metric"])),
-                      Text(verdict, style=VERDICT_STYLE.get(verdict, "")), Text(at))
+        at = Text(f"{x['model']} ({human(x.get('params'))})" if x.get("model") else "—")
+        if _excluded_text(x):
+            at.append(f"\n{_excluded_text(x)}", style="dim")
+        shown = Text("too few items" if verdict == "too_few_items" else verdict, style=VERDICT_STYLE.get(verdict, ""))
+        if x.get("reason") in ("floor", "ceiling", "no_discordant_pairs", "family_wise") and x.get("note"):
+            shown.append(f"\n{x['note']}", style="dim")
+        if x.get("p_raw") is not None:
+            shown.append(Text.assemble("\np ", _p_text(x), style="dim"))
+        table.add_row(Text(str(x["task"])), Text(str(x["strategy"])), Text(str(x["metric"])), shown, at)
     return table
 
 

@@ -1,161 +1,213 @@
-"""``python -m toolkit.validate``: is the crossover rule calibrated? Simulated ladders, known truth.
+"""``python -m toolkit.validate``: are the verdicts calibrated? Simulated ladders, known truth.
 
-Runs :func:`toolkit.compare.suffix_rule`, the rule every report uses, on simulated ladders:
+Every line runs the code a report runs (compare.suffix_rule / rung_p on the two-level bootstrap of
+toolkit.twolevel, emergence's rule, calibration's verdicts, family.holm) on ladders simulated by
+toolkit.simulate, at the default experiment's size (4 rungs, n=50 items, 3 exemplar seeds) and at
+n=500:
 
-* **A/A ladders**: the strategy and the baseline are the same strategy (same accuracy at every rung,
-  outcomes drawn independently given the item). Any crossover (or "ahead everywhere") it claims is
-  false. Goal: at most 5% of the ladders.
-* **planted 10-point crossover**: the strategy equals the baseline below rung r* and is 10 points
-  ahead from r* on, with r* drawn uniformly from rungs 2..K for each ladder. Detected when the rule
-  names exactly r*. Goal: at least 90% at n = 500 items.
-
-The ladder: K = 6 rungs, n items with one exemplar seed, baseline accuracy rising linearly from 15%
-to 45% across the rungs. Items share a latent difficulty: item i is answered right with probability
-Phi(a + b_i), b_i ~ N(0, 1) (a probit model; any two outcomes of one item have tetrachoric
-correlation 0.5), ``a`` set so each cell's expected accuracy is the stated one. The stress line
-drops the shared difficulty (independent outcomes, the least favourable case for a paired test).
-
-Bootstrap as in compare: items resampled with replacement, the same resample at every rung. For
-speed, the ladders of one batch (100) share their resample draws; every batch draws afresh, so the
-rates are unbiased (ladders of a batch are only slightly correlated).
+* **A/A**: strategy and baseline identical but for a per-seed exemplar effect of sd tau (probit),
+  independent across rungs or shared by all rungs. Any claim (crossover, ahead everywhere) is false.
+  Goal: at most 5% for tau up to 0.3 (two-level); the item-only column is the old rule.
+* **planted crossover**: +10 points from rung r* (uniform on 2..K). Detected when the rule names r*.
+  Goal: at least 90% at n=500.
+* **ahead everywhere**: +10 points at every rung: how often the verdict says so, how often it names
+  a higher rung instead, and how much of the rung distribution (toolkit.power) lands on the truth.
+* **family**: 4 A/A claims per report: any false claim, raw and after Holm. Goal: at most 5%.
+* **emergence**: step ladders (chance below r*, 50% from r*) and smooth ones (a straight climb from
+  chance to 50%): emergent at r*, and emergent on a smooth ladder (false). Goal: at most 5% false.
+* **calibration**: P(True) and the standard confidence equally informative; any claim is false.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-from scipy.stats import norm
 
-from toolkit.compare import HOLD_ALPHA, boot_counts, suffix_rule
+from toolkit.compare import HOLD_ALPHA, Joint, rung_p, suffix_rule
+from toolkit.family import holm
+from toolkit.power import mde, rung_distribution
+from toolkit.simulate import Scenario, accuracy_batches, crossover_batches
 
 GOAL_FALSE = 0.05
 GOAL_DETECT = 0.90
+DEFAULT = Scenario()                    # the default experiment: 4 rungs, n=50, 3 seeds
+LARGE = replace(DEFAULT, n=500)
 
 
-@dataclass(frozen=True)
-class Scenario:
-    rungs: int = 6
-    n: int = 500
-    seeds: int = 1
-    base_low: float = 0.15
-    base_high: float = 0.45
-    effect: float = 0.10
-    item_sd: float = 1.0      # sd of the shared latent item difficulty (0: independent outcomes)
-    resamples: int = 2000
-    confidence: float = 0.95
-
-    @property
-    def alpha(self) -> float:
-        return (1.0 - self.confidence) / 2.0
-
-    def baseline(self) -> np.ndarray:
-        return np.linspace(self.base_low, self.base_high, self.rungs)
-
-
-def simulate(rng: np.random.Generator, sc: Scenario, acc_base: np.ndarray, acc_strat: np.ndarray) -> np.ndarray:
-    """Per-item paired differences (L, n, K), averaged over exemplar seeds.
-
-    acc_base (K,), acc_strat (L, K): expected accuracies. Given the item's difficulty b_i, every
-    outcome is an independent Bernoulli(Phi(a + b_i)) with a = Phi^-1(acc) * sqrt(1 + item_sd^2).
-    """
-    L, K = acc_strat.shape
-    scale = np.sqrt(1.0 + sc.item_sd ** 2)
-    b = rng.normal(0.0, sc.item_sd, size=(L, sc.n, 1, 1)) if sc.item_sd > 0 else np.zeros((L, sc.n, 1, 1))
-    p_base = norm.cdf(norm.ppf(acc_base)[None, None, :, None] * scale + b)
-    p_strat = norm.cdf(norm.ppf(acc_strat)[:, None, :, None] * scale + b)
-    shape = (L, sc.n, K, sc.seeds)
-    y_base = rng.random(shape) < p_base
-    y_strat = rng.random(shape) < p_strat
-    return (y_strat.astype(np.float64) - y_base).mean(axis=3)
-
-
-def bootstrap(rng: np.random.Generator, d: np.ndarray, resamples: int) -> tuple[np.ndarray, np.ndarray]:
-    """(point (L, K), boot (L, B, K)): per-rung mean differences and their joint item bootstrap."""
-    L, n, K = d.shape
-    flat = d.transpose(1, 0, 2).reshape(n, L * K)
-    chunks = [(c @ flat) / n for c in boot_counts(rng, n, resamples)]
-    boot = np.concatenate(chunks).reshape(resamples, L, K).transpose(1, 0, 2)
-    return d.mean(axis=1), boot
-
-
-def run(sc: Scenario, ladders: int, planted: bool, seed: int, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """(found, truth): the rung index the rule names per ladder (-1: none) and the planted one."""
-    rng = np.random.default_rng([seed, int(planted), int(sc.item_sd * 1000), sc.n])
-    base = sc.baseline()
+def _found(sc: Scenario, ladders: int, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     found, truth = [], []
-    for start in range(0, ladders, batch):
-        m = min(batch, ladders - start)
-        if planted:
-            r = rng.integers(1, sc.rungs, size=m)  # rungs 2..K (index 1..K-1): there is a rung below
-            strat = base[None, :] + sc.effect * (np.arange(sc.rungs)[None, :] >= r[:, None])
-        else:
-            r = np.full(m, -1)
-            strat = np.tile(base, (m, 1))
-        point, boot = bootstrap(rng, simulate(rng, sc, base, strat), sc.resamples)
+    for point, boot, t in crossover_batches(sc, ladders, kind, seed):
         found.append(suffix_rule(point, boot, sc.alpha, HOLD_ALPHA))
-        truth.append(r)
+        truth.append(t)
     return np.concatenate(found), np.concatenate(truth)
 
 
 def false_rate(sc: Scenario, ladders: int, seed: int) -> float:
-    found, _ = run(sc, ladders, planted=False, seed=seed)
+    """Share of A/A ladders with any claim."""
+    found, _ = _found(sc, ladders, "aa", seed)
     return float((found >= 0).mean())
 
 
 def detection(sc: Scenario, ladders: int, seed: int) -> tuple[float, float]:
-    """(named exactly r*, named a rung within one of r*)."""
-    found, truth = run(sc, ladders, planted=True, seed=seed)
+    """Planted crossover: (named exactly r*, named a rung within one of r*)."""
+    found, truth = _found(sc, ladders, "crossover", seed)
     return float((found == truth).mean()), float(((found >= 0) & (np.abs(found - truth) <= 1)).mean())
+
+
+def localisation(sc: Scenario, ladders: int, seed: int, kind: str = "ahead") -> dict[str, float]:
+    """For a planted truth: verdict shares (exact, higher rung, lower rung, none), the mean share of
+    the rung distribution on the true rung, and the mean minimum detectable effect."""
+    exact = higher = lower = none = 0
+    on_truth, mdes, total = [], [], 0
+    rule = lambda p, b: suffix_rule(p, b, sc.alpha)  # noqa: E731
+    for point, boot, truth in crossover_batches(sc, ladders, kind, seed, batch=50):
+        found = suffix_rule(point, boot, sc.alpha)
+        exact += int((found == truth).sum())
+        higher += int((found > truth).sum())
+        lower += int(((found >= 0) & (found < truth)).sum())
+        none += int((found < 0).sum())
+        for i in range(len(point)):
+            dist = rung_distribution(point[i], boot[i], rule, replicates=100)
+            on_truth.append(float(dist[truth[i]]))
+            mdes.extend(m for m in (mde(boot[i, :, k], sc.alpha) for k in range(sc.rungs)) if m is not None)
+        total += len(point)
+    return {"exact": exact / total, "higher": higher / total, "lower": lower / total, "none": none / total,
+            "share_on_truth": float(np.mean(on_truth)), "mde": float(np.mean(mdes)) if mdes else float("nan")}
+
+
+def family_rate(sc: Scenario, reports: int, seed: int, m: int = 4) -> tuple[float, float]:
+    """(raw, Holm) share of simulated reports of ``m`` A/A claims with at least one false claim."""
+    ps = []
+    for point, boot, _ in crossover_batches(sc, reports * m, "aa", seed):
+        q = np.maximum(rung_p(point, boot).min(axis=1), 1.0 / (sc.resamples + 1))
+        ps.append(np.minimum(q, 1.0))
+    p = np.concatenate(ps).reshape(reports, m)
+    raw = float((p <= sc.alpha).any(axis=1).mean())
+    adj = np.array([holm(list(row)) for row in p], dtype=float)
+    return raw, float((adj <= sc.alpha).any(axis=1).mean())
+
+
+class _Boot:
+    def __init__(self, sc: Scenario):
+        self.resamples, self.confidence, self.seed = sc.resamples, sc.confidence, 0
+
+
+def emergence_rates(sc: Scenario, ladders: int, seed: int, kind: str) -> dict[str, float]:
+    """Verdict shares of emergence's rule on simulated step / smooth ladders (random baseline 0)."""
+    from toolkit.emergence import _emergence_row  # the report's own rule on each simulated ladder
+    K, boot_cfg = sc.rungs, _Boot(sc)
+    counts: dict[str, int] = {}
+    at_truth = total = 0
+    models = [f"r{k}" for k in range(K)]
+    for point, boot, truth in accuracy_batches(sc, ladders, kind, seed):
+        for i in range(len(point)):
+            j = Joint(models, list(range(K)), point[i], boot[i], np.full(K, sc.n), np.full(K, sc.n * sc.seeds))
+            row = _emergence_row(j, list(range(K)), [], 0.0, boot_cfg)
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+            at_truth += int(row["verdict"] == "emergent" and truth[i] >= 0 and row["model"] == models[truth[i]])
+            total += 1
+    out = {k: v / total for k, v in counts.items()}
+    out["at_truth"] = at_truth / total
+    return out
+
+
+def calibration_false_rate(sc: Scenario, ladders: int, seed: int) -> float:
+    """A/A for calibration verdicts: P(True) and the standard confidence are equally informative
+    (independent noise on the same signal); run through calibration() and calibration_verdicts()."""
+    from toolkit.calibration import calibration, calibration_verdicts
+    from toolkit.compare import records_frame
+    rng = np.random.default_rng([seed, sc.n, sc.seeds])
+    claims = 0
+    for _ in range(ladders):
+        rows = []
+        for k in range(sc.rungs):
+            for i in range(sc.n):
+                for s in range(sc.seeds):
+                    z = rng.normal()
+                    y = bool(z + rng.normal() > 0.3)
+                    base = {"task": "t", "item_id": str(i), "exemplar_seed": s, "model": f"r{k}", "params": k + 1,
+                            "status": "ok"}
+                    std, pt = (float(1 / (1 + np.exp(-(z + rng.normal())))) for _ in range(2))
+                    rows.append({**base, "strategy": "few_shot", "correct": y, "confidence": std})
+                    rows.append({**base, "strategy": "true_false", "correct": None, "confidence": pt,
+                                 "metrics": {"p_true": pt}})
+        boot = _Boot(replace(sc, resamples=min(sc.resamples, 1000)))
+        cal = calibration(records_frame(rows), "few_shot", boot)
+        v = calibration_verdicts(cal, boot)
+        claims += int(v["verdict"].isin(["crossover", "ahead_everywhere"]).any())
+    return claims / ladders
+
+
+def _pct(rate: float, n: int) -> str:
+    """'1.8% (±0.8)': the rate and its Monte Carlo 95% half-width."""
+    half = 1.96 * np.sqrt(max(rate * (1 - rate), 1e-12) / max(n, 1))
+    return f"{rate:5.1%} (±{half:.1%})"
 
 
 def _mark(ok: bool) -> str:
     return "ok" if ok else "FAIL"
 
 
-def _pct(rate: float, n: int) -> str:
-    """'1.8% (+-0.8)': the rate and its Monte Carlo 95% half-width."""
-    half = 1.96 * np.sqrt(max(rate * (1 - rate), 1e-12) / max(n, 1))
-    return f"{rate:.1%} (+-{half:.1%})"
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m toolkit.validate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ladders", type=int, default=1000, help="simulated ladders per scenario (default 1000)")
-    p.add_argument("--n", type=int, default=500, help="items per cell (default 500)")
-    p.add_argument("--rungs", type=int, default=6)
-    p.add_argument("--seeds", type=int, default=1, help="exemplar seeds per item (default 1)")
+    p.add_argument("--ladders", type=int, default=1000, help="simulated ladders per line (default 1000)")
+    p.add_argument("--n", type=int, default=None, help="items per cell: one size only (default: 50 and 500)")
+    p.add_argument("--rungs", type=int, default=4)
+    p.add_argument("--seeds", type=int, default=3, help="exemplar seeds per item (default 3)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000, as in runs)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-stress", action="store_true", help="skip the independent-outcomes stress line")
+    p.add_argument("--quick", action="store_true", help="crossover lines only (no emergence, calibration)")
     a = p.parse_args(argv)
-    sc = Scenario(rungs=a.rungs, n=a.n, seeds=a.seeds, resamples=a.resamples)
-    t0 = time.monotonic()
-    print("Crossover rule calibration: toolkit.compare.suffix_rule on simulated ladders")
-    print(f"  {sc.rungs} rungs, n={sc.n} items, {sc.seeds} exemplar seed(s); baseline accuracy "
-          f"{sc.base_low:.0%} -> {sc.base_high:.0%}")
-    print("  across rungs; items share a latent difficulty (probit, tetrachoric r 0.5)")
-    print(f"  bootstrap {sc.resamples} resamples; one-sided alpha {sc.alpha:g}, hold alpha {HOLD_ALPHA:g}; "
-          f"{a.ladders} ladders")
-    fr = false_rate(sc, a.ladders, a.seed)
-    print("A/A ladders (two identical strategies)")
-    print(f"  false-crossover rate {_pct(fr, a.ladders)}   goal <= {GOAL_FALSE:.0%}: {_mark(fr <= GOAL_FALSE)}")
-    exact, near = detection(sc, a.ladders, a.seed)
-    print(f"planted +{sc.effect * 100:.0f}-point crossover from rung r* (r* uniform on rungs 2-{sc.rungs})")
-    print(f"  detected at r* {_pct(exact, a.ladders)}   goal >= {GOAL_DETECT:.0%}: {_mark(exact >= GOAL_DETECT)}"
-          f"   within one rung {near:.1%}")
-    if not a.no_stress:
-        stress = replace(sc, item_sd=0.0)
-        s_fr = false_rate(stress, a.ladders, a.seed)
-        s_exact, s_near = detection(stress, a.ladders, a.seed)
-        print("stress: independent outcomes, no shared item difficulty (no goal)")
-        print(f"  false {s_fr:.1%}, detected at r* {s_exact:.1%}, within one rung {s_near:.1%}")
-    print(f"({time.monotonic() - t0:.1f} s)")
-    return 0 if fr <= GOAL_FALSE and exact >= GOAL_DETECT else 1
+    base = replace(DEFAULT, rungs=a.rungs, seeds=a.seeds, resamples=a.resamples)
+    sizes = [a.n] if a.n else [DEFAULT.n, LARGE.n]
+    L, t0, ok = a.ladders, time.monotonic(), True
+    print("Verdict calibration on simulated ladders (toolkit.simulate; the report's rules)")
+    print(f"  {base.rungs} rungs, {base.seeds} exemplar seeds, baseline {base.base_low:.0%} -> {base.base_high:.0%};")
+    print(f"  {base.resamples} resamples, one-sided alpha {base.alpha:g}; {L} ladders per line")
+    for n in sizes:
+        sc = replace(base, n=n)
+        print(f"\n== n={n} items, {sc.seeds} seeds ==")
+        print("A/A false claims     tau  two-level         items only")
+        for tau in (0.0, 0.2, 0.3):
+            for shared in (False, True):
+                t = replace(sc, tau=tau, shared=shared)
+                two, one = false_rate(t, L, a.seed), false_rate(replace(t, two_level=False), L, a.seed)
+                good = two <= GOAL_FALSE
+                ok &= good
+                kind = "shared " if shared else "by rung"
+                print(f"  {kind}            {tau:.1f}  {_pct(two, L)}  {_pct(one, L)}  {_mark(good)}")
+        exact, near = detection(sc, L, a.seed)
+        goal = n < LARGE.n or exact >= GOAL_DETECT
+        ok &= goal
+        print(f"planted +{sc.effect * 100:.0f} from r*: detected at r* {_pct(exact, L)}, within one rung "
+              f"{near:.1%}" + ("" if n < LARGE.n else f"  {_mark(goal)}"))
+        loc = localisation(sc, max(L // 5, 20), a.seed)
+        print(f"+10 at every rung: ahead everywhere {loc['exact']:.1%}, crossover higher {loc['higher']:.1%},")
+        print(f"  none {loc['none']:.1%}; rung distribution on the truth {loc['share_on_truth']:.1%}; "
+              f"mean MDE {loc['mde'] * 100:.1f} pts")
+        raw, adj = family_rate(sc, max(L // 4, 50), a.seed)
+        ok &= adj <= GOAL_FALSE
+        print(f"family of 4 A/A claims: any false {raw:.1%} raw, {adj:.1%} after Holm  {_mark(adj <= GOAL_FALSE)}")
+        if a.quick:
+            continue
+        m = max(L // 5, 20)
+        step, smooth = emergence_rates(sc, m, a.seed, "step"), emergence_rates(sc, m, a.seed, "smooth")
+        good = smooth.get("emergent", 0.0) <= GOAL_FALSE
+        ok &= good
+        print(f"emergence, step ladders: emergent at r* {step['at_truth']:.1%}, undetermined "
+              f"{step.get('undetermined', 0):.1%}")
+        print(f"  smooth ladders: emergent {smooth.get('emergent', 0):.1%} (false), gradual "
+              f"{smooth.get('gradual', 0):.1%}  {_mark(good)}")
+        c = calibration_false_rate(sc, max(L // 20, 10), a.seed)
+        print(f"calibration A/A: any claim {_pct(c, max(L // 20, 10))}")
+    print(f"\n({time.monotonic() - t0:.0f} s)")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -488,7 +488,7 @@ def _one_verdict(j: Optional[Joint], status: dict[str, dict], bootstrap: Any, le
     if reason is not None and (never or reason in ("floor", "ceiling")):
         what = {"floor": "both at 0% at every rung", "ceiling": "both at 100% at every rung"}.get(
             reason, f"no discordant pairs at {', '.join(flat)}")
-        note = f"{what}: the data cannot tell the strategies apart" + (f"; {note}" if note else "")
+        note = f"{what}: the data cannot tell them apart" + (f"; {note}" if note else "")
         untested = reason in ("floor", "ceiling")  # no discordant pair anywhere: no test, not in the family
         return {**out, "verdict": "undetermined", "reason": reason, "note": note,
                 "p_raw": None if untested else p_raw}

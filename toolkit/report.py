@@ -27,6 +27,8 @@ METRIC_LABEL = {"edit_similarity": "edit sim.", "p_target": "P(correct option)"}
 MIRAGE_STYLE = {"mirage": "bold yellow", "sharp": "bold magenta", "no_jump": "dim", "n/a": "dim"}
 #: a cell with fewer distinct items than this has no Δ and no verdict (compare.MIN_ITEMS, kept in the report)
 DEFAULT_MIN_ITEMS = 20
+#: reasons whose note is printed under the verdict itself (not beside the rung)
+SHOWN_REASONS = ("floor", "ceiling", "no_discordant_pairs", "family_wise")
 RUNG_STATUS_STYLE = {"done": "green", "running": "cyan", "pending": "dim"}
 
 
@@ -103,7 +105,9 @@ def _header(report: dict, console: Console) -> None:
     console.print(Text(f"{ladder} · baseline {meta.get('baseline', '?')}"))
     if boot:
         conf = round(100 * float(boot.get("confidence", 0.95)))
-        console.print(Text(f"{conf}% intervals: percentile bootstrap over items, "
+        seeds = (report.get("exemplar_seeds") or {}).get("seeds") or []
+        over = "items and exemplar seeds" if len(seeds) >= 2 else "items"
+        console.print(Text(f"{conf}% intervals: percentile bootstrap over {over}, "
                            f"{boot.get('resamples')} resamples, seed {boot.get('seed')}", style="dim"))
     seeds = (report.get("exemplar_seeds") or {}).get("seeds") or []
     if len(seeds) >= 2:
@@ -243,7 +247,7 @@ def _verdict_table(report: dict) -> Table:
         at = Text(f"{x['model']} ({human(x.get('params'))})" if x.get("model") else "—")
         if shares_text(x):
             at.append(f"\n{shares_text(x)}", style="dim")
-        if _excluded_text(x):
+        if _excluded_text(x) and (x.get("excluded") or x.get("reason") not in SHOWN_REASONS):
             at.append(f"\n{_excluded_text(x)}", style="dim")
         last = _largest_pair(report, x["task"], x["strategy"])
         delta = Text.assemble(diff_text(last), f" at {human(last.get('params'))}") if last else Text("—")
@@ -253,7 +257,7 @@ def _verdict_table(report: dict) -> Table:
         shown = Text("too few items" if verdict == "too_few_items" else verdict, style=VERDICT_STYLE.get(verdict, ""))
         if x.get("reason") and x.get("note") and not x.get("excluded"):
             shown.append(f"\n{x['note']}", style="dim")
-        elif x.get("reason") in ("floor", "ceiling", "no_discordant_pairs", "family_wise"):
+        elif x.get("reason") in SHOWN_REASONS:
             shown.append(f"\n{x.get('note')}", style="dim")
         if x.get("p_raw") is not None:
             shown.append(Text.assemble("\np ", _p_text(x), style="dim"))

@@ -120,12 +120,13 @@ def step_ladder(sc: Scenario, m: int, rng: np.random.Generator, kind: str, top: 
     return np.where(np.arange(K)[None, :] >= r[:, None], top, rnd), r
 
 
-def accuracy_batches(sc: Scenario, ladders: int, kind: str, seed: int, batch: int = 50, rnd: float = 0.0):
+def accuracy_batches(sc: Scenario, ladders: int, kind: str, seed: int, batch: int = 50, rnd: float = 0.0,
+                     top: float = 0.3):
     """Yields (point, boot, truth) per batch of one strategy's simulated accuracy ladders."""
     rng = np.random.default_rng([seed, ("step", "smooth", "flat").index(kind), sc.n, sc.seeds, int(sc.tau * 1000)])
     for start in range(0, ladders, batch):
         m = min(batch, ladders - start)
-        acc, truth = step_ladder(sc, m, rng, kind, rnd=rnd)
+        acc, truth = step_ladder(sc, m, rng, kind, top=top, rnd=rnd)
         y = outcomes(rng, sc, acc, items(rng, sc, m), sc.tau).astype(np.float64)
         point, boot = ladder_bootstrap(rng, y, sc)
         yield point, boot, truth

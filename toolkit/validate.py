@@ -12,9 +12,11 @@ n=500:
   Goal: at least 90% at n=500.
 * **ahead everywhere**: +10 points at every rung: how often the verdict says so, how often it names
   a higher rung instead, and how much of the rung distribution (toolkit.power) lands on the truth.
+* **floor**: A/A ladders with both strategies at 1%: ``never`` and claims each at most 5% (the old rule
+  said ``never`` whenever both sat at 0%).
 * **family**: 4 A/A claims per report: any false claim, raw and after Holm. Goal: at most 5%.
-* **emergence**: step ladders (chance below r*, 50% from r*) and smooth ones (a straight climb from
-  chance to 50%): emergent at r*, and emergent on a smooth ladder (false). Goal: at most 5% false.
+* **emergence**: step ladders (chance below r*, 30% from r*) and smooth ones (a straight climb from
+  chance to 30%): emergent at r*, and emergent on a smooth ladder (false). Goal: at most 5% false.
 * **calibration**: P(True) and the standard confidence equally informative; any claim is false.
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ import numpy as np
 from toolkit.compare import HOLD_ALPHA, Joint, rung_p, suffix_rule
 from toolkit.family import holm
 from toolkit.power import mde, rung_distribution
-from toolkit.simulate import Scenario, accuracy_batches, crossover_batches
+from toolkit.simulate import Scenario, accuracy_batches, crossover_batches, ladder_bootstrap, planted
+from toolkit.simulate import paired_values
 
 GOAL_FALSE = 0.05
 GOAL_DETECT = 0.90
@@ -115,6 +118,29 @@ def emergence_rates(sc: Scenario, ladders: int, seed: int, kind: str) -> dict[st
     return out
 
 
+def floor_rates(sc: Scenario, ladders: int, seed: int, acc: float = 0.01) -> dict[str, float]:
+    """A/A ladders near the floor (both strategies at ``acc`` everywhere): verdict shares of the
+    report's own per-ladder rule (compare._one_verdict), which must not say ``never``."""
+    from toolkit.compare import _one_verdict
+    floor = replace(sc, base_low=acc, base_high=acc)
+    counts: dict[str, int] = {}
+    models, total = [f"r{k}" for k in range(sc.rungs)], 0
+    rng = np.random.default_rng([seed, 7, sc.n])
+    for start in range(0, ladders, 50):
+        m = min(50, ladders - start)
+        x = paired_values(rng, floor, planted(rng, floor, m, "aa")[0])
+        point, boot = ladder_bootstrap(rng, x, floor)
+        nonzero = (x != 0).sum(axis=(1, 3)).astype(float)
+        for i in range(m):
+            j = Joint(models, list(range(sc.rungs)), point[i], boot[i], np.full(sc.rungs, sc.n),
+                      np.full(sc.rungs, sc.n * sc.seeds), nonzero[i])
+            v = _one_verdict(j, {}, _Boot(floor), accs=np.full(sc.rungs, acc))
+            key = v["verdict"] + (f" ({v['reason']})" if v["verdict"] == "undetermined" and v.get("reason") else "")
+            counts[key] = counts.get(key, 0) + 1
+            total += 1
+    return {k: c / total for k, c in sorted(counts.items())}
+
+
 def calibration_false_rate(sc: Scenario, ladders: int, seed: int) -> float:
     """A/A for calibration verdicts: P(True) and the standard confidence are equally informative
     (independent noise on the same signal); run through calibration() and calibration_verdicts()."""
@@ -194,6 +220,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"family of 4 A/A claims: any false {raw:.1%} raw, {adj:.1%} after Holm  {_mark(adj <= GOAL_FALSE)}")
         if a.quick:
             continue
+        fl = floor_rates(sc, max(L // 5, 20), a.seed)
+        never, claims = fl.get("never", 0.0), fl.get("crossover", 0.0) + fl.get("ahead_everywhere", 0.0)
+        undet = sum(v for k, v in fl.items() if k.startswith("undetermined"))
+        good = never <= GOAL_FALSE and claims <= GOAL_FALSE
+        ok &= good
+        print(f"A/A at the floor (both 1%): never {never:.1%}, claims {claims:.1%}, undetermined {undet:.1%}")
+        print(f"  (no discordant pairs {fl.get('undetermined (no_discordant_pairs)', 0.0):.1%})  {_mark(good)}")
         m = max(L // 5, 20)
         step, smooth = emergence_rates(sc, m, a.seed, "step"), emergence_rates(sc, m, a.seed, "smooth")
         good = smooth.get("emergent", 0.0) <= GOAL_FALSE

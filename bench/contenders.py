@@ -86,7 +86,7 @@ def _accuracy(records: list[dict], mc: bool) -> dict[str, float]:
 def prompts_file(run_dir: str, out: Path) -> Path:
     """Exactly what Crossover sent: each record's prompt with its budget, stop strings and the top
     logprobs every answer request asks for (the answer's log-probability is a stored metric)."""
-    from toolkit.strategy import ANSWER_LOGPROBS
+    from toolkit.core.strategy import ANSWER_LOGPROBS
 
     rows = []
     for line in (Path(run_dir) / "records.jsonl").read_text().splitlines():

@@ -61,7 +61,7 @@ def kill(proc: subprocess.Popen, run: Optional[Path], mode: str) -> None:
 def orphans(work: Path, run: Optional[Path] = None) -> list[int]:
     """Processes still alive from this soak: any whose command line names its folder (supervisors,
     workers) or that sits in a worker's process group (engine processes)."""
-    from toolkit.procs import group_members, processes_running
+    from toolkit.core.procs import group_members, processes_running
 
     out = set(processes_running(str(work).encode()))
     for pgid in worker_groups(run) if run else []:
@@ -94,7 +94,7 @@ def verdicts(run: Path) -> list[tuple]:
 
 
 def compare(ref: Path, got: Path) -> dict[str, Any]:
-    from toolkit.store import RunStore
+    from toolkit.run.store import RunStore
 
     a = {r["key"]: r for r in RunStore(ref).records()}
     b = {r["key"]: r for r in RunStore(got).records()}

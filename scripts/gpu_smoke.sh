@@ -50,7 +50,7 @@ done
 "$PY" - "${RUNS[vllm]}" "${RUNS[vllm-serve]}" <<'PY'
 import json, sys
 from pathlib import Path
-from toolkit.agreement import compare_runs
+from toolkit.analysis.agreement import compare_runs
 for run in sys.argv[1:]:
     for r in json.loads((Path(run) / "rungs.json").read_text()):
         t = r.get("timings") or {}

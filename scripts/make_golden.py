@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable as a plain script from any directory
 
-from toolkit.config import Sampling  # noqa: E402
-from toolkit.strategy import get_strategy, strategy_names  # noqa: E402
+from toolkit.core.config import Sampling  # noqa: E402
+from toolkit.core.strategy import get_strategy, strategy_names  # noqa: E402
 from toolkit.tasks import draw_exemplars, load_task, task_names  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"

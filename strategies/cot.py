@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from toolkit.strategy import Strategy, register
-from toolkit.types import Item, Task
+from toolkit.core.strategy import Strategy, register
+from toolkit.core.types import Item, Task
 
 
 @register("cot")

@@ -6,7 +6,7 @@ question followed by "A: The answer is X.", with no reasoning.
 """
 from __future__ import annotations
 
-from toolkit.strategy import Strategy, register
+from toolkit.core.strategy import Strategy, register
 
 
 @register("few_shot")

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from toolkit.scoring import Span, extract_span, parse_answer
-from toolkit.strategy import Strategy, register
-from toolkit.types import Item, Task
+from toolkit.core.scoring import Span, extract_span, parse_answer
+from toolkit.core.strategy import Strategy, register
+from toolkit.core.types import Item, Task
 
 RULE_BARE = "bare"
 _BARE = re.compile(r"\s*\(?([^\s()]{1,40}?)\)?\.?\s*")

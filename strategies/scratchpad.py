@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from toolkit.scoring import Span, extract_span
-from toolkit.strategy import Strategy, register
-from toolkit.types import SCORED_STATUSES, Completion, Item, Score, Task
+from toolkit.core.scoring import Span, extract_span
+from toolkit.core.strategy import Strategy, register
+from toolkit.core.types import SCORED_STATUSES, Completion, Item, Score, Task
 
 OPEN, CLOSE = "<scratch>", "</scratch>"
 

@@ -33,9 +33,9 @@ import dataclasses
 import math
 from typing import Any, Optional
 
-from toolkit.scoring import exact_match, option_probs
-from toolkit.strategy import TOP_LOGPROBS, Strategy, item_context, register
-from toolkit.types import STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK, Completion, Item, Request, Score, Task
+from toolkit.core.scoring import exact_match, option_probs
+from toolkit.core.strategy import TOP_LOGPROBS, Strategy, item_context, register
+from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK, Completion, Item, Request, Score, Task
 
 TRUE, FALSE = "A", "B"
 MAX_PROPOSAL = 200  # characters of a raw completion shown when the baseline had no extracted answer

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Optional
 
-from toolkit.scoring import RULE_ANSWER_IS, RULE_NONE, Span, extract_last, extract_span, parse_answer
-from toolkit.strategy import Strategy, register
-from toolkit.types import Item, Request, Task
+from toolkit.core.scoring import RULE_ANSWER_IS, RULE_NONE, Span, extract_last, extract_span, parse_answer
+from toolkit.core.strategy import Strategy, register
+from toolkit.core.types import Item, Request, Task
 
 TRIGGER = "Let's think step by step."
 #: stage 2's answer-extraction prompt per answer format (Kojima et al. 2022, Table 9 and Appendix A.5)

@@ -12,9 +12,9 @@ import pytest
 
 from toolkit.backends import BackendLoadError, make_backend
 from toolkit.backends.fake import FakeBackend, ScriptedBackend
-from toolkit.config import Ladder, Rung
-from toolkit.errors import UserError
-from toolkit.types import Completion, Request
+from toolkit.core.config import Ladder, Rung
+from toolkit.core.errors import UserError
+from toolkit.core.types import Completion, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNG = Rung(name="small", model="unused", params=1)
@@ -141,8 +141,8 @@ def test_scripted_backend():
 CHILD = textwrap.dedent("""
     import json, sys
     from toolkit.backends import make_backend
-    from toolkit.config import Ladder
-    from toolkit.types import Request
+    from toolkit.core.config import Ladder
+    from toolkit.core.types import Request
     lad = Ladder(name="t", family="t", backend="fake", fake=json.loads(sys.argv[1]),
                  rungs=[{"name": "small", "model": "unused", "params": 1}])
     b = make_backend(lad, lad.rungs[0])

@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit import metrics
-from toolkit.calibration import calibration, calibration_verdicts
-from toolkit.compare import build_report, cells, crossovers, paired, records_frame
-from toolkit.config import Bootstrap
+from toolkit.analysis import metrics
+from toolkit.analysis.calibration import calibration, calibration_verdicts
+from toolkit.analysis.build import build_report
+from toolkit.analysis.cells import cells
+from toolkit.analysis.crossover import crossovers, paired
+from toolkit.analysis.frame import records_frame
+from toolkit.core.config import Bootstrap
 
 BOOT = Bootstrap(resamples=400, seed=0)
 LADDER = [("s135m", 135_000_000), ("s360m", 360_000_000), ("s1.7b", 1_700_000_000), ("s7b", 7_000_000_000)]

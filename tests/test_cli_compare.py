@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from toolkit.cli import main
-from toolkit.config import Experiment, Ladder
-from toolkit.perplexity import perplexity_record
+from toolkit.core.config import Experiment, Ladder
+from toolkit.core.perplexity import perplexity_record
 
 LADDER = [("t70m", 70_000_000), ("t410m", 410_000_000), ("t1.4b", 1_400_000_000), ("t6.9b", 6_900_000_000)]
 N = 40

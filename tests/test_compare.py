@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.compare import build_report, cells, crossovers, paired, records_frame
-from toolkit.config import Bootstrap
+from toolkit.analysis.build import build_report
+from toolkit.analysis.cells import cells
+from toolkit.analysis.crossover import crossovers, paired
+from toolkit.analysis.frame import records_frame
+from toolkit.core.config import Bootstrap
 
 BOOT = Bootstrap(resamples=500, seed=0)  # few resamples: the tests check behaviour, not precision
 LADDER = [("s135m", 135_000_000), ("s360m", 360_000_000), ("s1.7b", 1_700_000_000), ("s7b", 7_000_000_000)]
@@ -276,7 +279,7 @@ def _two_runs(shift: float, names_b=None):
 
 
 def test_compare_runs_pairs_by_rung_name():
-    from toolkit.compare import compare_runs
+    from toolkit.analysis.runs import compare_runs
     a, b = _two_runs(0.2)
     out = compare_runs(a, b, BOOT)
     assert out["match"] == "rung name"
@@ -288,7 +291,7 @@ def test_compare_runs_pairs_by_rung_name():
 
 
 def test_compare_runs_by_position_when_ladders_differ_and_never_pairs_different_questions():
-    from toolkit.compare import compare_runs
+    from toolkit.analysis.runs import compare_runs
     other = [("o1", 1_000_000), ("o2", 2_000_000), ("o3", 3_000_000), ("o4", 4_000_000)]
     a, b = _two_runs(0.1, names_b=other)
     rungs_b = [{"name": m, "params": p, "status": "done"} for m, p in other]

@@ -1,7 +1,7 @@
 import pytest
 
-from toolkit.config import Experiment, Ladder, load_experiment, load_ladder, validate, ladder_names
-from toolkit.errors import UserError
+from toolkit.core.config import Experiment, Ladder, load_experiment, load_ladder, validate, ladder_names
+from toolkit.core.errors import UserError
 
 
 def test_default_config_loads():

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from toolkit.compare import build_report
-from toolkit.config import Bootstrap
-from toolkit.emergence import emergence_score
+from toolkit.analysis.build import build_report
+from toolkit.core.config import Bootstrap
+from toolkit.analysis.emergence import emergence_score
 
 BOOT = Bootstrap(resamples=400, seed=0)
 RUNGS = [("m1", 10_000_000), ("m2", 30_000_000), ("m3", 100_000_000), ("m4", 300_000_000), ("m5", 1_000_000_000)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.scoring import (MAX_SCAN, RULE_ANSWER_IS, answer_distance, edit_distance, exact_match, extract,
+from toolkit.core.scoring import (MAX_SCAN, RULE_ANSWER_IS, answer_distance, edit_distance, exact_match, extract,
                              normalize_number, normalize_text)
 
 CASES = json.loads((Path(__file__).parent / "cases" / "extract_cases.json").read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.strategy import strategy_names
+from toolkit.core.strategy import strategy_names
 from toolkit.tasks import task_names
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,10 +1,10 @@
-"""toolkit.metrics against scikit-learn and direct formulas, on random inputs and on the edge cases."""
+"""toolkit.analysis.metrics against scikit-learn and direct formulas, on random inputs and on the edge cases."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from toolkit.metrics import auroc, brier, ece, equal_count_bins, rms_calibration_error
+from toolkit.analysis.metrics import auroc, brier, ece, equal_count_bins, rms_calibration_error
 
 SEEDS = range(5)
 

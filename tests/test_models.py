@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import models
-from toolkit.errors import UserError
-from toolkit.models import STAMP, check_model, resolve_model
+from toolkit.core import models
+from toolkit.core.errors import UserError
+from toolkit.core.models import STAMP, check_model, resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ def test_interrupted_conversion_leaves_no_target(tmp_path, monkeypatch):
 
 
 def test_check_model_imports_nothing_heavy(tmp_path):
-    code = ("import sys; from toolkit.models import check_model; check_model(sys.argv[1]); "
+    code = ("import sys; from toolkit.core.models import check_model; check_model(sys.argv[1]); "
             "check_model('bundled:smollm2-135m-instruct'); "
             "print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(checkpoint(tmp_path / "c"))], cwd=ROOT,
@@ -106,7 +106,7 @@ def test_check_model_imports_nothing_heavy(tmp_path):
 
 
 def test_cli_prepare_reports_a_user_error():
-    out = subprocess.run([sys.executable, "-m", "toolkit.models", "prepare", "bundled:nope"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "toolkit.core.models", "prepare", "bundled:nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "bundled:nope" in out.stderr
 
@@ -115,7 +115,7 @@ def test_cli_prepare_reports_a_user_error():
 def test_prepare_bundled_converts_once(tmp_path):
     """GGUF → safetensors + tokenizer that transformers loads (about 20 s on 2 cores)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "toolkit.models", "prepare", "bundled:smollm2-135m-instruct"]
+    cmd = [sys.executable, "-m", "toolkit.core.models", "prepare", "bundled:smollm2-135m-instruct"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     path = Path(out.stdout.strip().splitlines()[-1])
@@ -129,9 +129,9 @@ def test_prepare_bundled_converts_once(tmp_path):
 
 
 def test_hub_policy_keeps_bundled_ladders_offline_and_lets_hub_ladders_download(monkeypatch):
-    from toolkit.config import load_ladder
-    from toolkit.models import hub_models
-    from toolkit.runner import hub_policy
+    from toolkit.core.config import load_ladder
+    from toolkit.core.models import hub_models
+    from toolkit.run.runner import hub_policy
 
     assert hub_models(load_ladder("zoo").rungs) == [] and hub_models(load_ladder("embedded").rungs) == []
     assert "Qwen/Qwen2.5-0.5B" in hub_models(load_ladder("qwen2.5").rungs)

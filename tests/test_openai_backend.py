@@ -11,10 +11,10 @@ import pytest
 from toolkit.backends.base import BackendLoadError
 from toolkit.backends.endpoints import check_endpoint, check_ladder, free_port, health_url
 from toolkit.backends.openai_api import OpenAIBackend, FleetDown, backoff, sampling_fields
-from toolkit.config import Ladder
-from toolkit.errors import UserError
-from toolkit.store import RunStore
-from toolkit.types import STATUS_REQUEST_FAILED, Request
+from toolkit.core.config import Ladder
+from toolkit.core.errors import UserError
+from toolkit.run.store import RunStore
+from toolkit.core.types import STATUS_REQUEST_FAILED, Request
 
 
 class Scripted(ThreadingHTTPServer):
@@ -181,7 +181,7 @@ def test_start_up_checks_name_the_url_and_what_it_got(server):
     ({"endpoints": ["localhost:8000"]}, "not an http"), ({"replicas": 0}, "greater than or equal to 1"),
 ])
 def test_bad_rung_serving_fields_are_refused(tmp_path, bad, match):
-    from toolkit.config import validate
+    from toolkit.core.config import validate
     rung = {"name": "r", "model": "m", "params": 10, **bad}
     with pytest.raises(UserError, match=match):
         validate(Ladder, {"name": "s", "family": "F", "backend": "openai", "rungs": [rung]}, "ladder.yaml")
@@ -257,10 +257,10 @@ def test_a_chat_request_for_a_remote_checkpoint_goes_to_the_chat_endpoint():
 
 @pytest.mark.parametrize("strategy", ["few_shot", "cot", "scratchpad", "true_false"])
 def test_a_failed_request_keeps_its_status_through_scoring(strategy):
-    from toolkit.config import Sampling
-    from toolkit.strategy import get_strategy
+    from toolkit.core.config import Sampling
+    from toolkit.core.strategy import get_strategy
     from toolkit.tasks import load_task
-    from toolkit.types import Completion
+    from toolkit.core.types import Completion
 
     task = load_task("addition", 2, 0)
     s = get_strategy(strategy, 2, Sampling())

@@ -1,17 +1,19 @@
 """The perplexity axis: the shipped passage, the arithmetic, the record and how reports read it."""
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
 import pytest
 
-from toolkit.axes import check_axis
-from toolkit.compare import build_report, cells
-from toolkit.compare import records_frame
-from toolkit.config import Bootstrap
-from toolkit.errors import UserError
-from toolkit.perplexity import (PASSAGE_PATH, PERPLEXITY_STRATEGY, passage_text, perplexity, perplexity_key,
+from toolkit.analysis.axes import check_axis
+from toolkit.analysis.build import build_report
+from toolkit.analysis.cells import cells
+from toolkit.analysis.frame import records_frame
+from toolkit.core.config import Bootstrap
+from toolkit.core.errors import UserError
+from toolkit.core.perplexity import (PASSAGE_PATH, PERPLEXITY_STRATEGY, passage_text, perplexity, perplexity_key,
                                 perplexity_record, prompt_token_logprobs, rung_perplexity)
 
 BOOT = Bootstrap(resamples=200, seed=0)
@@ -90,3 +92,25 @@ def test_axis_errors_are_one_line():
     check_axis(report, "params")
     with pytest.raises(UserError):
         check_axis(report, "tokens")
+
+
+def test_a_run_stores_perplexity_apart_from_the_answers_and_old_runs_still_read(tmp_path):
+    from test_run_fake import experiment, fake_ladder, only_run, run_cli
+
+    from toolkit.run.store import RunStore, load_records
+    p = run_cli(tmp_path, fake_ladder(tmp_path, perplexity=20.0), experiment(tmp_path))
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = only_run(tmp_path)
+    files = sorted(run.glob("rungs/*/perplexity.json"))
+    assert [f.parent.name for f in files] == ["large", "mid", "small"]
+    assert all(r["strategy"] != PERPLEXITY_STRATEGY for r in load_records(run / "records.jsonl"))
+    axes = {a["name"]: a["perplexity"] for a in json.loads((run / "report.json").read_text())["axes"]}
+    assert axes == pytest.approx({"small": 20.0, "mid": 20.0, "large": 20.0})
+    # a run from before perplexity.json: the measurement sits among the records, and still counts
+    legacy = json.loads(files[0].read_text())
+    files[0].unlink()
+    with (run / "records.jsonl").open("a") as f:
+        f.write(json.dumps(legacy) + "\n")
+    store = RunStore(run)
+    assert {m["model"] for m in store.perplexities()} == {"small", "mid", "large"}
+    assert all(r["strategy"] != PERPLEXITY_STRATEGY for r in store.records())

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from toolkit.compare import build_report
-from toolkit.config import Bootstrap
-from toolkit.perplexity import perplexity_record
-from toolkit.plot import figure_data, terminal_plot, write_png
+from toolkit.analysis.build import build_report
+from toolkit.core.config import Bootstrap
+from toolkit.core.perplexity import perplexity_record
+from toolkit.view.plot import figure_data, terminal_plot, write_png
 
 BOOT = Bootstrap(resamples=200, seed=0)
 LADDER = [("s70m", 70_000_000), ("s410m", 410_000_000), ("s1.4b", 1_400_000_000), ("s6.9b", 6_900_000_000)]

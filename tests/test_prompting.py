@@ -7,9 +7,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from toolkit import prompting
-from toolkit.errors import UserError
-from toolkit.prompting import render, render_string, template_path
+from toolkit.core import prompting
+from toolkit.core.errors import UserError
+from toolkit.core.prompting import render, render_string, template_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = {"name": "x", "answer_type": "text", "description": "", "question_prefix": "Q: ", "answer_prefix": "A:"}
@@ -121,7 +121,7 @@ def test_no_other_jinja_environment():
 
 @pytest.mark.parametrize("source", ["{{ 'a' * 10**9 }}", "{{ 'ab' * 900000 }}", "{{ 9 ** 99999 }}", "{{ [1] * 2000000 }}"])
 def test_sandbox_caps_huge_products(source):
-    from toolkit.prompting import render_string
+    from toolkit.core.prompting import render_string
 
     with pytest.raises(Exception) as e:
         render_string(source)
@@ -129,6 +129,6 @@ def test_sandbox_caps_huge_products(source):
 
 
 def test_small_products_still_work():
-    from toolkit.prompting import render_string
+    from toolkit.core.prompting import render_string
 
     assert render_string("{{ 'ab' * 3 }}{{ 2 ** 3 }}{{ 3 * 4 }}") == "ababab812"

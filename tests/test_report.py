@@ -6,8 +6,8 @@ import json
 import pytest
 from rich.console import Console
 
-from toolkit.errors import UserError
-from toolkit.report import human, load_report, render_report, report_json
+from toolkit.core.errors import UserError
+from toolkit.view.report import human, load_report, render_report, report_json
 
 META = {"run_id": "20250101-120000-abc", "ladder": "toy-4", "family": "ToyLM", "synthetic": True,
         "seed": 0, "baseline": "few_shot", "bootstrap": {"resamples": 2000, "confidence": 0.95, "seed": 0}}

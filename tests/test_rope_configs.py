@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolkit.models import BUNDLED_PREFIX, _hub_cached, local_path
+from toolkit.core.models import BUNDLED_PREFIX, _hub_cached, local_path
 
 pytestmark = pytest.mark.integration
 LADDERS = Path(__file__).resolve().parent.parent / "configs" / "models"

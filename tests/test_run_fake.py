@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from toolkit.store import load_records
+from toolkit.run.store import load_records
 from toolkit.tasks import load_task
 
 N = 30
@@ -173,7 +173,7 @@ def _assert_workers_die(run, timeout=20):
     """The worker runs in its own session: it must notice its supervisor's death and end its group."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["pgrep", "-f", f"toolkit.worker {run}"], capture_output=True, text=True).stdout
+        out = subprocess.run(["pgrep", "-f", f"toolkit.run.worker {run}"], capture_output=True, text=True).stdout
         if not out.split():
             return
         time.sleep(0.1)

@@ -7,7 +7,7 @@ import sys
 
 from test_run_fake import N, experiment, fake_ladder, only_run
 
-from toolkit.store import RunStore
+from toolkit.run.store import RunStore
 
 
 def cli(tmp_path, *args, **kw):

@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from toolkit.config import ROOT
-from toolkit.store import load_records
+from toolkit.core.config import ROOT
+from toolkit.run.store import load_records
 from toolkit.tasks import load_task, spec
 
 THINK = "Let me think about this step by step and carefully before I answer here " * 5

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolkit.agreement import compare_runs
-from toolkit.procs import processes_running
-from toolkit.store import load_records
-from toolkit.types import SCORED_STATUSES
+from toolkit.analysis.agreement import compare_runs
+from toolkit.core.procs import processes_running
+from toolkit.run.store import load_records
+from toolkit.core.types import SCORED_STATUSES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,13 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.calibration import calibration, calibration_verdicts
-from toolkit.compare import build_report, crossovers, paired, records_frame
-from toolkit.config import Bootstrap
-from toolkit.family import holm, level
-from toolkit.power import mde, rung_distribution
-from toolkit.compare import suffix_rule
-from toolkit.twolevel import seed_level
+from toolkit.analysis.calibration import calibration, calibration_verdicts
+from toolkit.analysis.build import build_report
+from toolkit.analysis.crossover import crossovers, paired
+from toolkit.analysis.frame import records_frame
+from toolkit.core.config import Bootstrap
+from toolkit.analysis.family import holm, level
+from toolkit.analysis.power import mde, rung_distribution
+from toolkit.analysis.crossover import suffix_rule
+from toolkit.analysis.twolevel import seed_level
 
 BOOT = Bootstrap(resamples=1000, seed=0)
 LADDER = [("s1", 1_000), ("s2", 2_000), ("s3", 3_000), ("s4", 4_000)]
@@ -120,7 +122,7 @@ def test_minimum_detectable_effect_is_2_8_standard_errors():
 
 def test_paired_rows_carry_n_share_and_mde_and_the_report_shows_pairs():
     from rich.console import Console
-    from toolkit.report import render_report
+    from toolkit.view.report import render_report
     rows = seeded({"few_shot": [0.2] * 4, "cot": [0.2, 0.2, 0.4, 0.4]})
     rows = [r for r in rows if not (r["strategy"] == "cot" and r["model"] == "s3" and r["item_id"] in ("q1", "q2"))]
     r = build_report(rows, baseline="few_shot", bootstrap=BOOT, rungs=[], meta={})

@@ -4,8 +4,8 @@ import pytest
 
 from hypothesis import given, settings, strategies as st
 
-from toolkit.errors import UserError
-from toolkit.store import RecordWriter, RunStore, dumps_line, load_records
+from toolkit.core.errors import UserError
+from toolkit.run.store import RecordWriter, RunStore, dumps_line, load_records
 
 
 def rec(i, text="x"):

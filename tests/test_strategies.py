@@ -14,11 +14,11 @@ import pytest
 
 from strategies.zero_shot_cot import answer_trigger
 
-from toolkit.config import Sampling
-from toolkit.errors import UserError
-from toolkit.strategy import STRATEGIES, TOP_LOGPROBS, Strategy, get_strategy, strategy_names
+from toolkit.core.config import Sampling
+from toolkit.core.errors import UserError
+from toolkit.core.strategy import STRATEGIES, TOP_LOGPROBS, Strategy, get_strategy, strategy_names
 from toolkit.tasks import draw_exemplars, load_task, task_names
-from toolkit.types import (STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK, STATUS_TRUNCATED, Completion, Item,
+from toolkit.core.types import (STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK, STATUS_TRUNCATED, Completion, Item,
                            Task)
 
 ROOT = Path(__file__).resolve().parent.parent

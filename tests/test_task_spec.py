@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolkit.config import ROOT, Sampling
-from toolkit.errors import UserError
-from toolkit.scoring import AnswerRegex, extract
-from toolkit.strategy import get_strategy, template_path
+from toolkit.core.config import ROOT, Sampling
+from toolkit.core.errors import UserError
+from toolkit.core.scoring import AnswerRegex, extract
+from toolkit.core.strategy import get_strategy, template_path
 from toolkit.tasks import draw_exemplars, load_task, spec, task_fingerprint
 from toolkit.tasks.loaders import SpecError
 from toolkit.tasks.scaffold import import_lmeval, new_task, validate_file
-from toolkit.types import Completion
+from toolkit.core.types import Completion
 
 CAPITALS = ROOT / "examples" / "capitals" / "task.yaml"
 LMEVAL = ROOT / "examples" / "lmeval" / "task.yaml"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from toolkit.errors import UserError
+from toolkit.core.errors import UserError
 from toolkit.tasks import POOL_SIZE, TASKS, draw_exemplars, load_task, task_fingerprint, task_names
 from toolkit.tasks.names import FEMALE_FIRST, FIRST, LAST, MALE_FIRST
 
@@ -146,7 +146,7 @@ def test_registry_has_task_generators():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_text_is_printable_ascii(name):
-    """toolkit.testing's character-level tiny model only knows printable ASCII."""
+    """toolkit.backends.testing's character-level tiny model only knows printable ASCII."""
     task = load_task(name, 300, seed=0)
     for it in task.items + task.exemplars:
         for text in (it.input, it.target, it.rationale, it.scratch, *(it.choices or ())):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.compare import HOLD_ALPHA, suffix_rule
-from toolkit.simulate import Scenario
-from toolkit.validate import detection, false_rate, main
+from toolkit.analysis.crossover import HOLD_ALPHA, suffix_rule
+from toolkit.analysis.simulate import Scenario
+from toolkit.analysis.validate import detection, false_rate, main
 
 ALPHA = 0.025
 

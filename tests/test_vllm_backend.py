@@ -2,7 +2,7 @@
 of the real engine on a tiny random Llama (CPU, ~75 s): every request answered, failures isolated
 per request, greedy text identical to transformers' greedy generate.
 
-vLLM is run in a subprocess (``python -m toolkit.testing``): its engine starts with ``spawn``,
+vLLM is run in a subprocess (``python -m toolkit.backends.testing``): its engine starts with ``spawn``,
 which needs a ``__main__``-guarded entry point, and the test process stays free of vLLM.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from toolkit.backends import vllm as vb
-from toolkit.config import Ladder
-from toolkit.testing import build_tiny_model
-from toolkit.types import Request
+from toolkit.core.config import Ladder
+from toolkit.backends.testing import build_tiny_model
+from toolkit.core.types import Request
 
 integration = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def run_job(tmp_path: Path, model: Path, engine: dict, log=None) -> subprocess.C
     (tmp_path / "job.json").write_text(json.dumps(job))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
            "CROSSOVER_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "toolkit.testing", str(tmp_path / "job.json"),
+    return subprocess.run([sys.executable, "-m", "toolkit.backends.testing", str(tmp_path / "job.json"),
                            str(tmp_path / "out.jsonl")], cwd=ROOT, env=env,
                           stdout=log or subprocess.PIPE, stderr=log or subprocess.PIPE, text=True, timeout=300)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.config import Sampling, load_ladder
-from toolkit.strategy import get_strategy, strategy_names
+from toolkit.core.config import Sampling, load_ladder
+from toolkit.core.strategy import get_strategy, strategy_names
 from toolkit.tasks import TASKS, load_task, task_names
 from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, split_of
 from toolkit.zoo import ZOO_DIR
@@ -167,7 +167,7 @@ def test_curriculum_short_phase_keeps_to_its_tasks_and_strategies():
 def test_encode_matches_the_saved_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
-    from toolkit.testing import build_char_tokenizer
+    from toolkit.backends.testing import build_char_tokenizer
     build_char_tokenizer(tmp_path)
     tok = AutoTokenizer.from_pretrained(tmp_path)
     for d in documents(Recipe(), limit=30):
@@ -304,7 +304,7 @@ def test_smallest_rung_loads_in_vllm_and_matches_transformers(tmp_path):
            "rung": rung.name, "requests": reqs}
     (tmp_path / "job.json").write_text(json.dumps(job))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "toolkit.testing", str(tmp_path / "job.json"),
+    proc = subprocess.run([sys.executable, "-m", "toolkit.backends.testing", str(tmp_path / "job.json"),
                            str(tmp_path / "out.jsonl")], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,8 +10,8 @@ from typing import Optional
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.config import CONFIGS, ROOT, load_experiment
-from toolkit.errors import EXIT_USER_ERROR, UserError
+from toolkit.core.config import CONFIGS, ROOT, load_experiment
+from toolkit.core.errors import EXIT_USER_ERROR, UserError
 
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
 RUNS = ROOT / "runs"
@@ -43,8 +43,8 @@ def _ints(text: Optional[str]) -> Optional[list[int]]:
 
 
 def cmd_run(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.report import render_report
-    from toolkit.runner import run
+    from toolkit.run.runner import run
+    from toolkit.view.report import render_report
 
     overrides = {"strategies": _csv(a.strategy), "baseline": a.baseline, "models": a.models,
                  "tasks": _csv(a.tasks), "n": a.n, "seed": a.seed,
@@ -69,6 +69,9 @@ def cmd_run(a: argparse.Namespace, console: Console) -> int:
         console.print(f"rung {a.rung} of {store.run_id}: records in runs/{store.run_id}/rungs/{a.rung}/; "
                       f"`make report RUN={store.run_id}` merges every rung")
         return code
+    from toolkit.analysis.build import write_report  # pandas/scipy load after the run, not before it
+
+    write_report(store)  # the analysis, after the run: running never imports analysis
     render_report(_load(store.dir), console)
     console.print(f"records: {store.records_path}  ·  `make report RUN={store.run_id}` to see this again")
     return code
@@ -88,8 +91,8 @@ def _plain(value):
 def stored_experiment(run_ref: str, runs_dir: Path, overrides: dict) -> "Experiment":
     """A resumed run's experiment comes from its own config.yaml; a value given on the command line
     must match what is stored there."""
-    from toolkit.config import Experiment
-    from toolkit.store import RunStore
+    from toolkit.core.config import Experiment
+    from toolkit.run.store import RunStore
 
     store = RunStore(find_run(run_ref, runs_dir))
     if not store.exists():
@@ -103,7 +106,7 @@ def stored_experiment(run_ref: str, runs_dir: Path, overrides: dict) -> "Experim
 
 
 def _load(run_dir: Path) -> dict:
-    from toolkit.report import load_report
+    from toolkit.view.report import load_report
     return load_report(run_dir)
 
 
@@ -121,10 +124,10 @@ def find_run(ref: Optional[str], runs_dir: Path) -> Path:
 
 
 def cmd_report(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.axes import check_axis
-    from toolkit.report import render_report, report_json
-    from toolkit.runner import write_report
-    from toolkit.store import RunStore
+    from toolkit.analysis.axes import check_axis
+    from toolkit.view.report import render_report, report_json
+    from toolkit.analysis.build import write_report
+    from toolkit.run.store import RunStore
 
     run_dir = find_run(a.run_dir, Path(a.runs_dir))
     report = write_report(RunStore(run_dir), axis=a.axis)  # rebuilt from records: a report is never stale
@@ -135,7 +138,7 @@ def cmd_report(a: argparse.Namespace, console: Console) -> int:
     else:
         render_report(report, console, axis=a.axis)
     if a.png:
-        from toolkit.plot import write_png
+        from toolkit.view.plot import write_png
         print(f"figure: {write_png(report, _png_path(a.png), axis=a.axis)}", file=sys.stderr if a.json else sys.stdout)
     return 0
 
@@ -150,11 +153,12 @@ def _png_path(text: str) -> Path:
 
 
 def cmd_compare(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.compare import compare_runs
-    from toolkit.config import Experiment
-    from toolkit.report import render_comparison, report_json
-    from toolkit.runner import build_run_report, item_keys
-    from toolkit.store import RunStore, read_json
+    from toolkit.analysis.runs import compare_runs
+    from toolkit.core.config import Experiment
+    from toolkit.view.report import render_comparison, report_json
+    from toolkit.analysis.build import build_run_report
+    from toolkit.run.runner import item_keys
+    from toolkit.run.store import RunStore, read_json
 
     runs = [find_run(ref, Path(a.runs_dir)) for ref in (a.run_a, a.run_b)]
     stores = [RunStore(r) for r in runs]
@@ -176,8 +180,8 @@ def cmd_compare(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_render(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.strategy import get_strategy
-    from toolkit.config import Sampling
+    from toolkit.core.strategy import get_strategy
+    from toolkit.core.config import Sampling
     from toolkit.tasks import draw_exemplars, load_task
 
     if a.shots < 0:
@@ -193,7 +197,7 @@ def cmd_render(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_strategies(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.strategy import STRATEGIES, strategy_names
+    from toolkit.core.strategy import STRATEGIES, strategy_names
     table = Table("strategy", "paper")
     for name in strategy_names():
         table.add_row(name, getattr(STRATEGIES.get(name), "paper", ""))
@@ -259,7 +263,7 @@ def _validate_tasks(files: list[str], shots: int, console: Console) -> int:
 
 
 def cmd_models(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.config import ladder_names, load_ladder
+    from toolkit.core.config import ladder_names, load_ladder
     if not a.ladder:
         table = Table("ladder", "family", "rungs", "description")
         for name in ladder_names():
@@ -337,7 +341,7 @@ def parser() -> Parser:
 
 
 def cmd_launch(a: argparse.Namespace, console: Console) -> int:
-    from toolkit.launch import slurm
+    from toolkit.run.launch import slurm
 
     files = slurm(a.ladder, Path(a.out), time=a.time, partition=a.partition, cpus=a.cpus)
     console.print(f"wrote {files['script']} and {files['ladder']}\n"

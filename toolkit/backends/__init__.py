@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from toolkit.backends.base import ROLES, Backend, BackendLoadError, OnResult, check_role
-from toolkit.config import Ladder, Rung
-from toolkit.errors import UserError
+from toolkit.core.config import Ladder, Rung
+from toolkit.core.errors import UserError
 
 BACKENDS = ("vllm", "openai", "vllm-serve", "fake")
 
@@ -22,7 +22,7 @@ def make_backend(ladder: Ladder, rung: Rung, role: str = "base", rung_dir: Optio
 
     ``role`` "base" loads ``rung.model``, "instruct" loads ``rung.instruct_model``; the backend then
     serves only requests of that ``model_role``. vLLM must be constructed from a
-    ``__main__``-guarded entry point (``python -m toolkit.worker``): its engine process is started
+    ``__main__``-guarded entry point (``python -m toolkit.run.worker``): its engine process is started
     with ``spawn``, which re-imports ``__main__``. ``rung_dir``: where ``vllm-serve`` writes its
     server logs.
     """

@@ -4,9 +4,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable, Optional, Sequence
 
-from toolkit.config import Rung
-from toolkit.errors import UserError
-from toolkit.types import STATUS_ENGINE_ERROR, Completion, Request
+from toolkit.core.config import Rung
+from toolkit.core.errors import UserError
+from toolkit.core.types import STATUS_ENGINE_ERROR, Completion, Request
 
 OnResult = Callable[[Request, Completion], None]
 #: which checkpoint of a rung: ``rung.model`` (base) or ``rung.instruct_model`` (instruct)

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Optional
 
-from toolkit.errors import UserError, did_you_mean
+from toolkit.core.errors import UserError, did_you_mean
 
 #: seconds a start-up check waits for one endpoint
 CHECK_TIMEOUT_S = 5.0

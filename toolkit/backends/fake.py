@@ -39,8 +39,8 @@ import time
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_requests, check_role
-from toolkit.config import Rung
-from toolkit.types import STATUS_ENGINE_ERROR, STATUS_OK, Completion, Request
+from toolkit.core.config import Rung
+from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_OK, Completion, Request
 
 KNOBS = ("fail_load", "load_s", "crash_after", "crash_how", "hang_after", "error_every", "order", "delay_s",
          "perplexity")

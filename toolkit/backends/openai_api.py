@@ -24,8 +24,8 @@ from typing import Any, Optional, Sequence
 from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_requests, check_role, model_spec
 from toolkit.backends.endpoints import check_endpoint, resolve_endpoints
 from toolkit.backends.vllm import request_seed
-from toolkit.config import Ladder, Rung
-from toolkit.types import STATUS_ENGINE_ERROR, STATUS_REQUEST_FAILED, Completion, Request
+from toolkit.core.config import Ladder, Rung
+from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_REQUEST_FAILED, Completion, Request
 
 #: the most seconds between two retries, whatever the doubling reaches
 MAX_BACKOFF_S = 30.0
@@ -271,7 +271,7 @@ def _describe(e: Optional[BaseException]) -> str:
 
 def _local_dir(spec: str) -> Optional[str]:
     """The checkpoint's directory when it is on this machine (its tokenizer renders chat prompts)."""
-    from toolkit.models import BUNDLED_PREFIX, local_path
+    from toolkit.core.models import BUNDLED_PREFIX, local_path
 
     if not spec or spec.startswith(BUNDLED_PREFIX):
         return None

@@ -26,9 +26,9 @@ from toolkit.backends.base import BackendLoadError, check_role, model_spec
 from toolkit.backends.endpoints import check_endpoint, free_port, port_free
 from toolkit.backends.openai_api import OpenAIBackend
 from toolkit.backends.vllm import EXC_LINE
-from toolkit.config import Ladder, Rung
-from toolkit.models import resolve_model
-from toolkit.procs import group_runs
+from toolkit.core.config import Ladder, Rung
+from toolkit.core.models import resolve_model
+from toolkit.core.procs import group_runs
 
 #: the supervisor reads this file in the rung folder to kill servers a dead worker left
 PGIDS_FILE = "server.pgids"

@@ -31,9 +31,9 @@ from typing import Any, Optional, Sequence
 
 from toolkit.backends.base import (Backend, BackendLoadError, OnResult, check_requests, check_role,
                                    error_completion, model_spec)
-from toolkit.config import Ladder, Rung
-from toolkit.models import resolve_model
-from toolkit.types import Completion, Request
+from toolkit.core.config import Ladder, Rung
+from toolkit.core.models import resolve_model
+from toolkit.core.types import Completion, Request
 
 DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_CPU_KV_GIB = "4"
@@ -164,7 +164,7 @@ class VllmBackend(Backend):
         """One request with prompt logprobs (it skips the prefix cache, which costs nothing here)."""
         from vllm import SamplingParams
 
-        from toolkit.perplexity import prompt_token_logprobs
+        from toolkit.core.perplexity import prompt_token_logprobs
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
         (out,) = self.llm.generate([text], params, use_tqdm=False)

@@ -11,14 +11,16 @@ import hashlib
 import json
 import random
 
-from toolkit.errors import UserError
+from toolkit.core.errors import UserError
 from toolkit.tasks.base import POOL_SIZE, TASKS, Draft, TaskGenerator, register
-from toolkit.types import Item, Task
+from toolkit.core.types import Item, Task
 
 # Each generator registers itself on import; the list is explicit so that a task is never missing
 # because of import order.
 from toolkit.tasks import (addition, arith_choice, arith_words, last_letters,  # noqa: E402,F401  isort: skip
                            program_trace)
+# lm-eval task files convert to native specs: the converter registers itself with toolkit.tasks.spec
+from toolkit.tasks import lmeval  # noqa: E402,F401  isort: skip
 
 __all__ = ["TASKS", "POOL_SIZE", "Draft", "TaskGenerator", "register", "load_task", "draw_exemplars",
            "task_fingerprint", "task_names", "take_notes"]

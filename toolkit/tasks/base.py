@@ -21,9 +21,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
-from toolkit.errors import UserError
-from toolkit.registry import Registry
-from toolkit.types import AnswerType, Item, Task
+from toolkit.core.errors import UserError
+from toolkit.core.registry import Registry
+from toolkit.core.types import AnswerType, Item, Task
 
 #: exemplars available to draw from; Wei et al. use at most 8, so 32 leaves room for seeds to differ
 POOL_SIZE = 32

@@ -1,4 +1,4 @@
-"""Rows to :class:`~toolkit.types.Item`: field values (columns or sandboxed templates), text checks,
+"""Rows to :class:`~toolkit.core.types.Item`: field values (columns or sandboxed templates), text checks,
 choices and choice targets, ids, the "can the answer be read back" check, duplicate ids and
 exemplar/evaluation overlap. Every problem is collected with the data line it is on."""
 from __future__ import annotations
@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from toolkit.errors import UserError
-from toolkit.prompting import UndefinedVariable
-from toolkit.scoring import exact_match, extract, normalize_number
+from toolkit.core.errors import UserError
+from toolkit.core.prompting import UndefinedVariable
+from toolkit.core.scoring import exact_match, extract, normalize_number
 from toolkit.tasks.loaders import Problems, Rows
 from toolkit.tasks.schema import LETTERS, FieldRef, TaskSpec, label_of
-from toolkit.tasks.yamlsafe import Lines, line_of
-from toolkit.types import Item
+from toolkit.core.yamlsafe import Lines, line_of
+from toolkit.core.types import Item
 
 MAX_ID = 128
 _MISSING = object()

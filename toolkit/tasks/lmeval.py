@@ -15,7 +15,7 @@ Crossover-only settings (a rationale for chain of thought, an answer type, ...) 
 ``metadata: {crossover: {...}}``, which lm-eval ignores, so the file still runs there.
 
 Refused with a one-line error: ``!function`` anywhere (configuration never runs code: see
-:mod:`toolkit.tasks.yamlsafe`), loglikelihood output types, promptsource prompts. Recorded but not
+:mod:`toolkit.core.yamlsafe`), loglikelihood output types, promptsource prompts. Recorded but not
 used, since Crossover's strategies build the prompts: ``num_fewshot``, delimiters, ``description``,
 ``generation_kwargs``, filters and metrics (listed in the spec's ``origin.notes``). A ``doc_to_text``
 that frames the question itself ("Question: ... Answer:") loses that frame, since every strategy
@@ -27,12 +27,13 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from toolkit.errors import UserError, did_you_mean
-from toolkit.prompting import UndefinedVariable, compile_string
-from toolkit.scoring import normalize_number
-from toolkit.tasks import yamlsafe
-from toolkit.tasks.loaders import Rows, read_dataset_dir, read_hub
-from toolkit.tasks.yamlsafe import Lines, display, line_of
+from toolkit.core.errors import UserError, did_you_mean
+from toolkit.core.prompting import UndefinedVariable, compile_string
+from toolkit.core.scoring import normalize_number
+from toolkit.core import yamlsafe
+from toolkit.tasks import spec
+from toolkit.tasks.loaders import Rows, read_cached, read_dataset_dir, read_hub
+from toolkit.core.yamlsafe import Lines, display, line_of
 
 #: keys that mark a YAML as an lm-evaluation-harness task
 MARKERS = ("doc_to_text", "doc_to_target", "dataset_path", "output_type")
@@ -276,12 +277,11 @@ class _Converter:
 
     def peek(self, data_spec: dict[str, Any]) -> Rows:
         """The evaluated split's rows (the spec reads them again from a cache)."""
-        from toolkit.tasks.spec import _read_cached
         if "files" in data_spec:
             value = data_spec["files"][data_spec["split"]]
             first = value if isinstance(value, str) else value[0]
             try:
-                return _read_cached(Path(first), data_spec.get("format"))
+                return read_cached(Path(first), data_spec.get("format"))
             except UserError as e:
                 if "no such data file" in e.hint:
                     raise UserError(self.where("dataset_kwargs", "data_files"), first, "no such data file; data_files "
@@ -414,3 +414,6 @@ class _Converter:
         self.notes.append("no few-shot split apart from the evaluated one: exemplars none, so only zero-shot "
                           "strategies run (add fewshot_split or training_split)")
         return "none"
+
+
+spec.register_converter(is_lmeval, convert)

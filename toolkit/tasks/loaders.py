@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from toolkit.errors import UserError
-from toolkit.tasks.yamlsafe import display, read_text
+from toolkit.core.errors import UserError
+from toolkit.core.yamlsafe import display, read_text
 
 #: a data file larger than this is refused (tasks are evaluation sets, not corpora)
 MAX_DATA_BYTES = 512 * 1024 * 1024
@@ -248,7 +248,7 @@ def _json(path: Path, name: str) -> Rows:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
-    from toolkit.files import read_capped
+    from toolkit.core.files import read_capped
     return read_capped(path, name, MAX_DATA_BYTES)
 
 
@@ -358,7 +358,7 @@ def read_dataset_dir(path: Path, split: Optional[str]) -> tuple[Rows, list[str]]
                 raise UserError(name, ", ".join(splits), "the dataset has several splits; name one with data.split")
             split = splits[0]
         if split not in splits:
-            from toolkit.errors import did_you_mean
+            from toolkit.core.errors import did_you_mean
             raise UserError(f"{name}: split", split, f"no such split; {did_you_mean(split, splits)}")
         sub = path / split
     else:
@@ -418,4 +418,25 @@ def read_hub(name: str, config: Optional[str], split: str) -> Rows:
         rows.add({k: _plain(v) for k, v in dict(row).items()}, i)
     rows.path, rows.split = label, split
     rows.sha256 = getattr(ds, "_fingerprint", None)
+    return rows
+
+
+_CACHE: dict[tuple, Rows] = {}
+
+
+def read_cached(path: Path, fmt: Optional[str]) -> Rows:
+    """read_file, remembered per (path, size, mtime): a spec read twice (lm-eval conversion, then
+    the spec) parses its data once."""
+    try:
+        st = path.stat()
+        key: Optional[tuple] = (str(path.resolve()), st.st_size, st.st_mtime_ns, fmt)
+    except OSError:
+        key = None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    rows = read_file(path, fmt)
+    if key is not None:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = rows
     return rows

@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 import yaml
 
-from toolkit.errors import UserError
+from toolkit.core.errors import UserError
 from toolkit.tasks.loaders import SpecError
-from toolkit.tasks.yamlsafe import display
+from toolkit.core.yamlsafe import display
 
 TASK_YAML = """\
 # Crossover task spec ({name}). Reference: docs/tasks.md. Strategies (few_shot, cot, ...) apply on top:
@@ -79,8 +79,8 @@ def validate_file(path_text: str, shots: int = 8) -> Check:
     """Load a spec with every check, then render one prompt per strategy (no model). A strategy that
     cannot run (cot without rationales) is reported, not an error — unless the spec overrides its
     template, which must then render."""
-    from toolkit.config import Sampling
-    from toolkit.strategy import get_strategy, strategy_names
+    from toolkit.core.config import Sampling
+    from toolkit.core.strategy import get_strategy, strategy_names
     from toolkit.tasks import draw_exemplars, spec
 
     built = spec.build(spec.resolve_path(path_text))
@@ -115,7 +115,8 @@ def validate_file(path_text: str, shots: int = 8) -> Check:
 def import_lmeval(src: str, out: Optional[str]) -> str:
     """The Crossover spec for lm-eval task ``src`` as YAML text (paths relative to ``out``'s folder);
     written to ``out`` when given."""
-    from toolkit.tasks import lmeval, spec, yamlsafe
+    from toolkit.core import yamlsafe
+    from toolkit.tasks import lmeval, spec
 
     path = spec.resolve_path(src)
     data, lines = yamlsafe.load(path)

@@ -7,10 +7,10 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from toolkit.config import submodel
-from toolkit.errors import UserError, did_you_mean
+from toolkit.core.config import submodel
+from toolkit.core.errors import UserError, did_you_mean
 from toolkit.tasks.loaders import SpecError
-from toolkit.tasks.yamlsafe import Lines, line_of
+from toolkit.core.yamlsafe import Lines, line_of
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 LETTERS = "ABCDEFGH"

@@ -3,7 +3,7 @@
 A spec describes *data*, never prompting: strategies apply on top, exactly as for the built-in
 tasks (docs/tasks.md is the user's reference). Loading one:
 
-1. :mod:`toolkit.tasks.yamlsafe` reads the YAML (no code, no aliases, a line for every key); an
+1. :mod:`toolkit.core.yamlsafe` reads the YAML (no code, no aliases, a line for every key); an
    lm-evaluation-harness task file is first converted by :mod:`toolkit.tasks.lmeval`;
 2. the pydantic models (:mod:`toolkit.tasks.schema`) check it (unknown keys, types), every problem
    with ``file:line``;
@@ -12,7 +12,7 @@ tasks (docs/tasks.md is the user's reference). Loading one:
    missing fields, empty values, a choice target that is not among the choices, a target that
    "The answer is <target>." would not read back, duplicate ids, exemplars that repeat an evaluation
    question — each named by its data line;
-4. template overrides and field hints are registered with :mod:`toolkit.prompting`.
+4. template overrides and field hints are registered with :mod:`toolkit.core.prompting`.
 
 Problems are collected and raised together (:class:`~toolkit.tasks.loaders.SpecError`, one line;
 ``tasks validate`` prints them all). Item ids come from the ``id`` column, else the item's line
@@ -28,17 +28,17 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from toolkit.errors import UserError, did_you_mean
-from toolkit.prompting import PROMPTS, TaskTemplates, compile_string, forget_task, register_task, template_names
-from toolkit.scoring import AnswerRegex, check_regex
-from toolkit.tasks import yamlsafe
+from toolkit.core.errors import UserError, did_you_mean
+from toolkit.core.prompting import PROMPTS, TaskTemplates, compile_string, forget_task, register_task, template_names
+from toolkit.core.scoring import AnswerRegex, check_regex
+from toolkit.core import yamlsafe
 from toolkit.tasks.items import ItemMapper
-from toolkit.tasks.loaders import Rows, SpecError, read_dataset_dir, read_file, read_hub
+from toolkit.tasks.loaders import Rows, SpecError, read_cached, read_dataset_dir, read_hub
 from toolkit.tasks.schema import ExemplarSource, TaskSpec, validate_spec
-from toolkit.tasks.yamlsafe import display, line_of
-from toolkit.types import Item, Task
+from toolkit.core.yamlsafe import display, line_of
+from toolkit.core.types import Item, Task
 
 __all__ = ["Built", "TaskSpec", "build", "load", "forget", "is_spec_name", "resolve_path", "validate_spec"]
 
@@ -102,7 +102,7 @@ def load(path_text: str, n: int, seed: int) -> Task:
 def resolve_path(path_text: str) -> Path:
     p = Path(path_text).expanduser()
     if not p.exists():
-        from toolkit.config import ROOT
+        from toolkit.core.config import ROOT
         if not p.is_absolute() and (ROOT / p).exists():
             return (ROOT / p).resolve()
         raise UserError("tasks", path_text, "no such task file; give the path of a task YAML (see docs/tasks.md) "
@@ -116,6 +116,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: (recognise, convert) pairs turning another task format into a native spec; toolkit.tasks.lmeval
+#: adds itself on import, so this module never imports a converter (the dependency runs one way)
+CONVERTERS: list[tuple[Callable[[dict], bool], Callable[..., tuple]]] = []
+
+
+def register_converter(recognise: Callable[[dict], bool], convert: Callable[..., tuple]) -> None:
+    if (recognise, convert) not in CONVERTERS:
+        CONVERTERS.append((recognise, convert))
+
+
 def build(path: Path) -> Built:
     """Read, check and map a spec and its data (raises UserError / SpecError)."""
     path = Path(path).resolve()
@@ -126,9 +136,10 @@ def build(path: Path) -> Built:
                         "(see docs/tasks.md)")
     notes: list[str] = []
     labels: dict[str, str] = {}
-    from toolkit.tasks import lmeval
-    if lmeval.is_lmeval(data):
-        data, lines, notes, labels = lmeval.convert(data, lines, path)
+    for recognise, convert in CONVERTERS:  # another format (lm-eval's YAML) first becomes a native spec
+        if recognise(data):
+            data, lines, notes, labels = convert(data, lines, path)
+            break
     spec = validate_spec(data, lines, name, labels)
     b = _Builder(spec, path, name, lines, labels)
     built = b.run()
@@ -221,7 +232,7 @@ class _Builder(ItemMapper):
         p = Path(rel).expanduser()
         p = p if p.is_absolute() else self.base / p
         try:
-            rows = _read_cached(p, fmt)
+            rows = read_cached(p, fmt)
             self.problems.extend(rows.problems)
             return rows
         except SpecError:
@@ -353,27 +364,6 @@ class _Builder(ItemMapper):
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-_CACHE: dict[tuple, Rows] = {}
-
-
-def _read_cached(path: Path, fmt: Optional[str]) -> Rows:
-    """read_file, remembered per (path, size, mtime): a spec read twice (lm-eval conversion, then
-    the spec) parses its data once."""
-    try:
-        st = path.stat()
-        key: Optional[tuple] = (str(path.resolve()), st.st_size, st.st_mtime_ns, fmt)
-    except OSError:
-        key = None
-    if key is not None and key in _CACHE:
-        return _CACHE[key]
-    rows = read_file(path, fmt)
-    if key is not None:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
-        _CACHE[key] = rows
-    return rows
-
-
 def note(message: str) -> None:
     """A note for the user on stderr (not an error: the command goes on)."""
     print(f"note: {message}", file=sys.stderr)

@@ -36,12 +36,12 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Optional
 
-from toolkit.config import Sampling
-from toolkit.strategy import Strategy, get_strategy, strategy_names
+from toolkit.core.config import Sampling
+from toolkit.core.strategy import Strategy, get_strategy, strategy_names
 from toolkit.tasks import TASKS, task_names
 from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, TaskGenerator, split_of
-from toolkit.testing import char_vocab
-from toolkit.types import Item, Task
+from toolkit.backends.testing import char_vocab
+from toolkit.core.types import Item, Task
 
 #: document weight per task (relative; a task not listed gets 1). Addition first: it is Nye et
 #: al.'s scratchpad task, the one where a few million tokens teach a 4M-parameter model to add with a
@@ -125,7 +125,7 @@ class Recipe:
                           "function": "toolkit.tasks.base.split_of"},
                 "generator_versions": {t: TASKS.get(t).version for t, _ in r.tasks},
                 "template_sha256": templates, "p_proposed_right": P_PROPOSED_RIGHT,
-                "tokenizer": "character-level (toolkit.testing.char_vocab), BOS + text + EOS per document"}
+                "tokenizer": "character-level (toolkit.testing.char_vocab), BOS + text + EOS per document"}  # hashed: the text the zoo was trained under
 
     def sha256(self) -> str:
         """The recipe hash: its description plus the text of the first PROBE_DOCS documents."""

@@ -7,7 +7,7 @@ the sha256 of the exact token stream), ``training`` (optimizer, schedule, steps,
 ``weights`` (file, sha256, bytes, dtype), ``final_loss`` and ``heldout_loss``.
 
 A ladder rung with ``manifest: models/zoo/<rung>/manifest.json`` reads its params and FLOPs from it
-(:class:`toolkit.config.Rung`).
+(:class:`toolkit.core.config.Rung`).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ The recipe (the same at every size; only ``hidden`` and ``layers`` change):
   full multi-head attention (``kv_heads = heads``);
 * ``intermediate = 8/3 * hidden`` rounded up to a multiple of 64 (Llama's ratio);
 * untied input and output embeddings over the 101-token character vocabulary of
-  :mod:`toolkit.testing` (so nearly every parameter is a non-embedding one);
+  :mod:`toolkit.backends.testing` (so nearly every parameter is a non-embedding one);
 * ``max_position_embeddings = seq_len``: the model is never asked about positions it did not train on.
 
 Training: AdamW (betas 0.9/0.95, weight decay 0.1 on matrices only), linear warmup then cosine decay to
@@ -141,7 +141,7 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
     import transformers
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    from toolkit.testing import build_char_tokenizer
+    from toolkit.backends.testing import build_char_tokenizer
 
     out_dir = Path(out_dir or ZOO_DIR / s.name)
     budget = int(tokens or s.tokens)

@@ -1,0 +1,1 @@
+"""Analysis: records → typed frame → joint bootstrap → cells, pairs, verdicts, emergence, calibration → report data."""

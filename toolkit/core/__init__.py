@@ -1,0 +1,1 @@
+"""The core: config, types, errors, prompting, scoring, strategies' interface, models; imports nothing above it."""

@@ -1,0 +1,1 @@
+"""Running: plan, runner, rung workers and their supervisor, the run store."""

@@ -1,0 +1,1 @@
+"""Viewing: the terminal report and plots, from report data only."""

@@ -141,6 +141,7 @@ def gain_joints(both: pd.DataFrame, bootstrap: Any, key: tuple) -> dict[str, Joi
     level = _auroc_seed_level(both, models)
     if level is not None and len(boot):
         boot = boot + seed_noise(level, _rng(bootstrap, ("calibration", "auroc", "seeds") + key), len(boot))[0]
+        boot = np.clip(boot, -1.0, 1.0)  # an AUROC difference lies in [-1, 1]
     point = np.array([_safe(lambda: metrics.auroc(x["p_true"].to_numpy(), x["y"].to_numpy()) -
                             metrics.auroc(x["std"].to_numpy(), x["y"].to_numpy())) or np.nan
                       for x in (both[both["model"] == m] for m in models)], dtype=float)

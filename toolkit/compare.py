@@ -168,7 +168,7 @@ def cells(df: pd.DataFrame, bootstrap: Any) -> pd.DataFrame:
         stats = _resample(num, den, bootstrap, key)
         level = seed_level(s.assign(c=s["correct"].astype(float)), "c", [model])
         if level is not None and len(stats):  # the exemplar draw is a sample too (toolkit.twolevel)
-            stats = stats + seed_noise(level, _rng(bootstrap, key + ("seeds",)), len(stats))[0, :, 0]
+            stats = np.clip(stats + seed_noise(level, _rng(bootstrap, key + ("seeds",)), len(stats))[0, :, 0], 0, 1)
         lo, hi = _interval(stats, bootstrap)
         n_seeds, seed_sd, _ = _seed_stats(s.assign(c=s["correct"].astype(float)), "c")
         rows.append({
@@ -289,6 +289,8 @@ def joint(g: pd.DataFrame, value: str, bootstrap: Any, key: tuple) -> Joint:
     item_width = np.array([_width(boot[:, k], bootstrap) for k in range(K)]) if len(boot) else np.full(K, np.nan)
     if level is not None and len(boot):
         boot = boot + seed_noise(level, _rng(bootstrap, key + ("seeds",)), len(boot))[0]
+        # a mean never leaves the range of its terms: the seed draw's t tail may not carry it there
+        boot = np.clip(boot, vals.min(), vals.max())
     n_seeds = (g.groupby("model")["exemplar_seed"].nunique().reindex(models).fillna(0).to_numpy()
                if "exemplar_seed" in g.columns else np.ones(K))
     return Joint(models, [p for _, p in order], point, boot, (den > 0).sum(axis=0), den.sum(axis=0), nz,

@@ -81,6 +81,8 @@ def ladder_bootstrap(rng: np.random.Generator, x: np.ndarray, sc: Scenario,
     if sc.two_level and S >= 2:
         level = SeedLevel(x.mean(axis=1).transpose(0, 2, 1), x.var(axis=3, ddof=1).mean(axis=1), np.full((L, K), float(n)))
         boot = boot + seed_noise(level, rng, B)
+        lo, hi = x.min(axis=(1, 2, 3)), x.max(axis=(1, 2, 3))  # as compare.joint: within the terms' range
+        boot = np.clip(boot, lo[:, None, None], hi[:, None, None])
     return per_item.mean(axis=1), boot
 
 

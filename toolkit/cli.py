@@ -155,7 +155,8 @@ def _png_path(text: str) -> Path:
 def cmd_compare(a: argparse.Namespace, console: Console) -> int:
     from toolkit.analysis.runs import compare_runs
     from toolkit.core.config import Experiment
-    from toolkit.view.report import render_comparison, report_json
+    from toolkit.view.comparison import render_comparison
+    from toolkit.view.report import report_json
     from toolkit.analysis.build import build_run_report
     from toolkit.run.runner import item_keys
     from toolkit.run.store import RunStore, read_json

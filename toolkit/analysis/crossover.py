@@ -86,7 +86,7 @@ def paired_with_joints(d: pd.DataFrame, baseline: str, bootstrap: Any) -> tuple[
                 "p_not_ahead": float((~(j.boot[:, k] > 0)).mean()) if len(j.boot) else math.nan,
                 "diff_seed_sd": seed_stats(r.assign(x=r["d"].astype(float)), "x")[1],
                 "discordant": int(j.nonzero[k]), "n_seeds": int(j.n_seeds[k]),
-                "exemplar_share": _exemplar_share(j, k), "mde": mde(j.boot[:, k], one_sided_alpha(bootstrap)),
+                "exemplar_share": _exemplar_share(j, k, bootstrap), "mde": mde(j.boot[:, k], one_sided_alpha(bootstrap)),
             })
     return ordered(pd.DataFrame(rows, columns=PAIRED_COLUMNS), ["task", "strategy"]), joints
 
@@ -120,12 +120,12 @@ def suffix_rule(point: np.ndarray, boot: np.ndarray, alpha: float, hold_alpha: f
     return np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
 
 
-def _exemplar_share(j: Joint, k: int) -> Optional[float]:
+def _exemplar_share(j: Joint, k: int, bootstrap: Any) -> Optional[float]:
     """Share of rung k's interval that comes from exemplar choice: 1 - (items-only width / width),
     so 0.4 means the interval is 40% narrower if the exemplar draw were taken as fixed (None: one seed)."""
     if j.n_seeds is None or j.n_seeds[k] < 2 or not len(j.boot) or j.item_width is None:
         return None
-    total = width(j.boot[:, k], DefaultBootstrap())
+    total = width(j.boot[:, k], bootstrap)  # the same level as the items-only width
     if not np.isfinite(total) or total <= 0:
         return 0.0
     return float(min(1.0, max(0.0, 1.0 - j.item_width[k] / total)))

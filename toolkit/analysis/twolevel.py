@@ -118,13 +118,3 @@ def seed_level(g: pd.DataFrame, value: str, models: list[str]) -> Optional[SeedL
     for model, c in counts.groupby(level=0):
         n_per[0, pos[model]] = float(c.mean())
     return SeedLevel(means, resid, n_per)
-
-
-def exemplar_share(level: Optional[SeedLevel], item_var: np.ndarray) -> np.ndarray:
-    """(K,) share of each rung's interval variance that comes from exemplar choice (0 with one seed)."""
-    if level is None:
-        return np.zeros(len(item_var))
-    sv = level.var_of_mean()[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total = sv + item_var
-        return np.where(total > 0, sv / total, 0.0)

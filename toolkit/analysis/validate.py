@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 
 from toolkit.analysis.crossover import HOLD_ALPHA, rung_p, suffix_rule
-from toolkit.analysis.joint import Joint
+from toolkit.analysis.joint import DefaultBootstrap, Joint
 from toolkit.analysis.family import holm
 from toolkit.analysis.power import mde, rung_distribution
 from toolkit.analysis.simulate import Scenario, accuracy_batches, crossover_batches, ladder_bootstrap, planted
@@ -95,15 +95,14 @@ def family_rate(sc: Scenario, reports: int, seed: int, m: int = 4) -> tuple[floa
     return raw, float((adj <= sc.alpha).any(axis=1).mean())
 
 
-class _Boot:
-    def __init__(self, sc: Scenario):
-        self.resamples, self.confidence, self.seed = sc.resamples, sc.confidence, 0
+def _boot(sc: Scenario) -> DefaultBootstrap:
+    return DefaultBootstrap(resamples=sc.resamples, confidence=sc.confidence, seed=0)
 
 
 def emergence_rates(sc: Scenario, ladders: int, seed: int, kind: str) -> dict[str, float]:
     """Verdict shares of emergence's rule on simulated step / smooth ladders (random baseline 0)."""
     from toolkit.analysis.emergence import emergence_row  # the report's own rule on each simulated ladder
-    K, boot_cfg = sc.rungs, _Boot(sc)
+    K, boot_cfg = sc.rungs, _boot(sc)
     counts: dict[str, int] = {}
     at_truth = total = 0
     models = [f"r{k}" for k in range(K)]
@@ -135,7 +134,7 @@ def floor_rates(sc: Scenario, ladders: int, seed: int, acc: float = 0.01) -> dic
         for i in range(m):
             j = Joint(models, list(range(sc.rungs)), point[i], boot[i], np.full(sc.rungs, sc.n),
                       np.full(sc.rungs, sc.n * sc.seeds), nonzero[i])
-            v = decide(j, {}, _Boot(floor), accs=np.full(sc.rungs, acc))
+            v = decide(j, {}, _boot(floor), accs=np.full(sc.rungs, acc))
             key = v["verdict"] + (f" ({v['reason']})" if v["verdict"] == "undetermined" and v.get("reason") else "")
             counts[key] = counts.get(key, 0) + 1
             total += 1
@@ -162,7 +161,7 @@ def calibration_false_rate(sc: Scenario, ladders: int, seed: int) -> float:
                     rows.append({**base, "strategy": "few_shot", "correct": y, "confidence": std})
                     rows.append({**base, "strategy": "true_false", "correct": None, "confidence": pt,
                                  "metrics": {"p_true": pt}})
-        boot = _Boot(replace(sc, resamples=min(sc.resamples, 1000)))
+        boot = _boot(replace(sc, resamples=min(sc.resamples, 1000)))
         cal = calibration(records_frame(rows), "few_shot", boot)
         v = calibration_verdicts(cal, boot)
         claims += int(v["verdict"].isin(["crossover", "ahead_everywhere"]).any())

@@ -36,7 +36,7 @@ validate: $(STAMP)
 
 # Retrains Crossover's own tiny model ladder (models/zoo/) from its seed; the weights are committed.
 zoo: $(STAMP)
-	$(PY) -m toolkit.zoo train
+	$(PY) -m toolkit.zoo train $(call opt,--jobs,$(JOBS)) $(call opt,--threads,$(THREADS))
 
 # Crossover vs raw vLLM, lm-evaluation-harness and HF generate on one grid (docs/performance.md).
 # QUICK=1: the <=10-minute form (fewer items, one repeat), same JSON shape.

@@ -226,6 +226,20 @@ def test_tiny_training_run_writes_a_complete_rung(tmp_path):
     assert AutoTokenizer.from_pretrained(d)("A:").input_ids == [BOS, *encode("A:")[1:-1]]
 
 
+def test_rungs_trained_side_by_side_equal_rungs_trained_one_by_one(tmp_path):
+    """`make zoo` trains two rungs at once (one process and one thread each): a rung's weights must not
+    depend on what trains beside it, so the parallel ladder is the sequential one, bit for bit."""
+    def ladder(out: Path, jobs: int) -> dict[str, str]:
+        cmd = [sys.executable, "-m", "toolkit.zoo", "train", "--rung", "zoo-xs", "--rung", "zoo-s",
+               "--tokens", "3000", "--threads", "1", "--jobs", str(jobs), "--out", str(out)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {r: read_manifest(out / r)["weights"]["sha256"] for r in ("zoo-xs", "zoo-s")}
+
+    side_by_side, one_by_one = ladder(tmp_path / "a", 2), ladder(tmp_path / "b", 1)
+    assert side_by_side == one_by_one and len(set(side_by_side.values())) == 2
+
+
 # ---- the committed ladder --------------------------------------------------------------------
 
 def test_committed_rungs_match_their_manifests():

@@ -170,8 +170,9 @@ def test_json_report_has_no_nan_and_round_trips():
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
     assert set(report) == {"meta", "rungs", "axes", "cells", "paired", "crossovers", "emergence", "mirage",
-                           "exemplar_seeds", "calibration", "calibration_verdicts", "failures"}
+                           "exemplar_seeds", "calibration", "calibration_verdicts", "self_consistency", "failures"}
     assert report["calibration"] == []  # no P(True) strategy in these records
+    assert report["self_consistency"] == []  # nor a sampled one
     assert report["meta"]["baseline"] == "few_shot" and report["meta"]["run_id"] == "r1"
     assert [r["n_records"] for r in report["rungs"]] == [80, 80, 80, 80]
     dead = next(c for c in report["cells"] if c["model"] == "s7b" and c["strategy"] == "cot")

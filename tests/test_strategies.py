@@ -23,7 +23,10 @@ from toolkit.core.types import (STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [(s, t) for s in strategy_names() for t in task_names()]
-GENERATING = [s for s in strategy_names() if not STRATEGIES.get(s).needs_prior]
+#: strategies that sample several answers per prompt (their scoring has tests of its own:
+#: tests/test_self_consistency.py); the greedy contract below does not apply to them
+SAMPLED = {"self_consistency"}
+GENERATING = [s for s in strategy_names() if not STRATEGIES.get(s).needs_prior and s not in SAMPLED]
 GEN_PAIRS = [(s, t) for s in GENERATING for t in task_names()]
 #: two-pass strategies that judge the baseline's answer (zero_shot_cot's prior is its own stage 1)
 PRIOR_PAIRS = [(s, t) for s in strategy_names() if STRATEGIES.get(s).needs_prior
@@ -38,6 +41,7 @@ def qa_ending(task: Task, item: Item) -> str:
 ENDINGS = {
     "few_shot": qa_ending,
     "cot": qa_ending,
+    "self_consistency": qa_ending,
     "scratchpad": qa_ending,
     "zero_shot_cot_stage1": lambda task, item: qa_ending(task, item) + " Let's think step by step.",
     # stage 2 without a prior (no model yet): stage 1's prompt, no reasoning, then the answer trigger
@@ -73,9 +77,13 @@ def test_renders_and_ends_where_the_model_answers(strategy, task_name):
         req = st.build_request(f"{task_name}/{item.id}/{strategy}/s0/m", task, item, ex)
         assert item.input in req.prompt
         assert req.prompt.endswith(ENDINGS[strategy](task, item))
-        assert req.max_tokens == st.budget(task) >= st.max_tokens > 0 and req.temperature == 0.0
+        assert req.max_tokens == st.budget(task) >= st.max_tokens > 0
         assert "\nQ:" in req.stop
-        assert req.top_logprobs >= 1  # every record can carry its answer's probability
+        if strategy in SAMPLED:  # n samples at the strategy's own temperature, one request
+            assert req.temperature > 0 and req.n > 1
+        else:
+            assert req.temperature == 0.0 and req.n == 1
+            assert req.top_logprobs >= 1  # every record can carry its answer's probability
         assert (req.chat, req.model_role) == (st.chat, st.model_role)
         for e in ex:
             assert (e.input in req.prompt) == st.uses_exemplars
@@ -187,7 +195,7 @@ def test_a_task_without_the_needed_fields_fails_at_render_in_one_line(strategy):
     bare = [Item(id=f"e{i}", input=f"q{i}", target="1") for i in range(2)]
     task = Task(name="bare", answer_type="number", items=[Item(id="0", input="q", target="2")],
                 exemplars=bare, random_baseline=0.0)
-    needs = {"cot": "rationale", "scratchpad": "scratch"}
+    needs = {"cot": "rationale", "scratchpad": "scratch", "self_consistency": "rationale"}
     if strategy not in needs:
         st.build_request("k", task, task.items[0], bare)  # nothing task-specific needed
         return

@@ -60,7 +60,7 @@ def test_engine_options_overlay_and_defaults(tmp_path):
                  rungs=[{"name": "a", "model": "m", "params": 1, "engine": {"dtype": "float32"}}])
     opts = vb.engine_options(lad, lad.rungs[0], str(tmp_path), on_cpu=True)
     assert opts == {"enable_prefix_caching": True, "seed": 3, "dtype": "float32",
-                    "max_model_len": 1024, "gpu_memory_utilization": 0.5}
+                    "max_model_len": 1024, "gpu_memory_utilization": 0.5, "enable_chunked_prefill": False}
     gpu = vb.engine_options(lad, lad.rungs[0], str(tmp_path / "none"), on_cpu=False)
     assert gpu["max_model_len"] == vb.DEFAULT_MAX_MODEL_LEN and "gpu_memory_utilization" not in gpu
 

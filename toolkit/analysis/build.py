@@ -18,6 +18,7 @@ from toolkit.analysis.emergence import emergence_and_mirage
 from toolkit.analysis.frame import json_rows, json_safe, normalise, records_frame, rung_params
 from toolkit.analysis.joint import one_sided_alpha
 from toolkit.analysis.rungs import MIN_ITEMS
+from toolkit.analysis.sampling import self_consistency
 from toolkit.core.config import Experiment, Ladder
 from toolkit.core.errors import UserError
 from toolkit.core.perplexity import rung_perplexity
@@ -71,6 +72,7 @@ def build_report(records: list[dict], *, baseline: str, bootstrap: Any, rungs: l
         "exemplar_seeds": {"seeds": seeds, "cells": [json_safe(r, 4) for r in seed_table(df)]},
         "calibration": json_rows(cal),
         "calibration_verdicts": json_rows(calibration_verdicts(cal, bootstrap, rungs)),
+        "self_consistency": [json_safe(r, 4) for r in self_consistency(df, bootstrap)],
         "failures": json_safe(failures(df)),
     }
 

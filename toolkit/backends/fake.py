@@ -21,7 +21,8 @@
 Every knob except ``replies`` takes either a value for all rungs or ``{rung name: value}``.
 Rules are tried in order: suffix rules, then contains rules, then ``default``. A reply is a string or
 a mapping ``{text, status, error, finish_reason, logprob}`` (``logprob``: the per-token logprob
-reported when top_logprobs are asked for, default -0.1). Fake tokens are whitespace-separated
+reported when top_logprobs are asked for, default -0.1), or a list of replies: the samples of an
+``n > 1`` request (self-consistency), cycled to n. Fake tokens are whitespace-separated
 words: a reply longer than ``max_tokens`` words is cut (finish_reason "length"); a stop string cuts
 the text before it. A ``chat`` request is sent as "User: <prompt>\\nAssistant:" (rules still match
 the raw prompt).
@@ -31,6 +32,7 @@ Completion or a string; an exception from ``fn`` propagates, as an engine death 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -40,7 +42,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_requests, check_role
 from toolkit.core.config import Rung
-from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_OK, Completion, Request
+from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_OK, Completion, Request, Sample
 
 KNOBS = ("fail_load", "load_s", "crash_after", "crash_how", "hang_after", "error_every", "order", "delay_s",
          "perplexity")
@@ -76,6 +78,20 @@ def shape(req: Request, reply: Reply, prompt: Optional[str] = None) -> Completio
         top_logprobs=top if req.top_logprobs else None, error=r.get("error"), prompt=sent)
 
 
+def shape_n(req: Request, reply: Union[Reply, list], prompt: Optional[str] = None) -> Completion:
+    """``shape`` for a request of ``n`` samples: a list reply gives the samples in order (cycled to
+    n), a single reply is every sample; the Completion carries them as ``samples``."""
+    replies = reply if isinstance(reply, list) else [reply]
+    if req.n <= 1:
+        return shape(req, replies[0], prompt)
+    one = dataclasses.replace(req, n=1)
+    parts = [shape(one, replies[i % len(replies)], prompt) for i in range(req.n)]
+    first = parts[0]
+    first.samples = [Sample(c.text, c.finish_reason, c.n_tokens) for c in parts]
+    first.n_tokens = sum(c.n_tokens for c in parts)
+    return first
+
+
 def pick_reply(rules: Mapping[str, Any], prompt: str) -> Reply:
     stripped = prompt.rstrip()
     for suffix, reply in (rules.get("by_prompt_suffix") or {}).items():
@@ -107,7 +123,7 @@ class FakeBackend(Backend):
         if every and index % int(every) == 0:
             return Completion(text="", status=STATUS_ENGINE_ERROR, prompt=sent,
                               error=f"fake engine error (error_every={every})")
-        return shape(req, pick_reply(self.rules, req.prompt), sent)
+        return shape_n(req, pick_reply(self.rules, req.prompt), sent)
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
         check_requests(requests, self.role)

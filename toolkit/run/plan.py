@@ -116,6 +116,13 @@ TRANSPORT = {"max_concurrency": True, "retries": True, "retry_backoff_s": True, 
                                    "memory_gib": True}}}
 
 
+def sampling_settings(exp: Experiment, strategies: dict[str, Strategy]) -> dict[str, Any]:
+    """The sampling settings that decide this run's answers: self-consistency's only when it runs (a
+    run made before that block existed still resumes)."""
+    used = any(getattr(s, "samples_k", None) for s in strategies.values())
+    return exp.sampling.model_dump(exclude=None if used else {"self_consistency"})
+
+
 def fingerprint(exp: Experiment, ladder: Ladder, tasks: dict[str, Task],
                 strategies: dict[str, Strategy]) -> dict[str, str]:
     """What a resumed run must share with the original, component by component."""
@@ -124,7 +131,7 @@ def fingerprint(exp: Experiment, ladder: Ladder, tasks: dict[str, Task],
                         for p in s.template_paths(t)})
     return {
         "models": _digest(ladder.model_dump(mode="json", exclude=TRANSPORT)),
-        "sampling": _digest([exp.sampling.model_dump(), exp.shots, exp.exemplar_seed_list()]),
+        "sampling": _digest([sampling_settings(exp, strategies), exp.shots, exp.exemplar_seed_list()]),
         "templates": _digest({p: (ROOT / p).read_text(encoding="utf-8") for p in templates}),
         "tasks": _digest({n: task_fingerprint(t) for n, t in sorted(tasks.items())}),
         "strategies": _digest([exp.baseline, sorted(strategies)]),

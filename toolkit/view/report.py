@@ -162,6 +162,32 @@ def _calibration_table(report: dict, task: str, strategy: str) -> Table:
     return table
 
 
+def _self_consistency_table(report: dict, task: str, strategy: str) -> Table:
+    rows = [r for r in report.get("self_consistency", []) if r["task"] == task and r["strategy"] == strategy]
+    labels = list(dict.fromkeys(r["measure"] for r in rows))
+    table = Table(title=f"Self-consistency {task}: accuracy [95% CI] by vote size (single: the first sample "
+                        "alone) and output tokens per item (mean ± 95%)", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("rung")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column(f"tokens {strategy}", justify="right")
+    table.add_column("tokens cot (greedy)", justify="right")
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = {r["measure"]: r for r in rows if r["model"] == model}
+        first = next(iter(mine.values()))
+        cells = [f"{pct(mine[lb]['accuracy'])}% [{pct(mine[lb]['ci_low'])}–{pct(mine[lb]['ci_high'])}]"
+                 if lb in mine else "—" for lb in labels]
+        table.add_row(f"{model} ({human(first.get('params'))})", *cells, _tokens(first["tokens"], first["tokens_ci"]),
+                      _tokens(first.get("greedy_tokens"), first.get("greedy_tokens_ci")))
+    return table
+
+
+def _tokens(mean: Optional[float], half: Optional[float]) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:,.0f}" + (f" ± {half:,.0f}" if half is not None else "")
+
+
 def _failure_table(report: dict) -> Table:
     table = Table(title="Failures (never scored, excluded from accuracy)", box=box.SIMPLE_HEAD,
                   title_justify="left", title_style="bold red")
@@ -201,6 +227,9 @@ def render_report(report: dict, console: Console, axis: Optional[str] = None, pl
         console.print(_calibration_table(report, task, strategy))
     if calibrated:
         console.print(calibration_verdict_table(report))
+    for task, strategy in dict.fromkeys((r["task"], r["strategy"]) for r in report.get("self_consistency", [])):
+        console.print()
+        console.print(_self_consistency_table(report, task, strategy))
     if report.get("failures"):
         console.print()
         console.print(_failure_table(report))

@@ -52,7 +52,9 @@ TASK_WEIGHTS = {"addition": 12.0, "arith_words": 1.0, "last_letters": 1.0, "arit
 #: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT): the
 #: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
 STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 2.0, "zero_shot_cot_stage1": 0.3,
-                    "zero_shot_cot": 0.15, "instruction": 0.3, "true_false": 0.25}
+                    "zero_shot_cot": 0.15, "instruction": 0.3, "true_false": 0.25,
+                    # not in the corpus (weight 0): its prompts and answers are the cot format
+                    "self_consistency": 0.0}
 DEFAULT_STRATEGY_WEIGHT = 0.3
 #: chance that a two-pass strategy's proposed answer is the target (else a near miss)
 P_PROPOSED_RIGHT = 0.5
@@ -104,8 +106,9 @@ class Recipe:
 
     def resolved(self) -> "Recipe":
         tasks = self.tasks or tuple((t, TASK_WEIGHTS.get(t, 1.0)) for t in training_tasks())
-        strategies = self.strategies or tuple((s, STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT))
-                                              for s in strategy_names())
+        # a strategy of weight 0 is left out of the recipe, so adding one leaves the stream and its hash as they were
+        strategies = self.strategies or tuple((s, w) for s in strategy_names()
+                                              if (w := STRATEGY_WEIGHTS.get(s, DEFAULT_STRATEGY_WEIGHT)) > 0)
         shots = self.shot_weights or (1.0,) * (self.max_shots + 1)
         if len(shots) != self.max_shots + 1:
             raise ValueError(f"shot_weights has {len(shots)} weights; max_shots={self.max_shots} needs {self.max_shots + 1}")

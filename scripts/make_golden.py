@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))  # runnable as a plain script from any directory
 
 from toolkit.core.config import Sampling  # noqa: E402
 from toolkit.core.strategy import get_strategy, strategy_names  # noqa: E402
+from toolkit.core.prompting import DECOMPOSED  # noqa: E402
 from toolkit.tasks import draw_exemplars, load_task, task_names  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -23,6 +24,12 @@ GOLDEN_ITEMS, SHOTS, EXEMPLAR_SEED, ITEM_SEED = 2, 8, 0, 0
 
 def golden_path(strategy: str, task_name: str) -> Path:
     return GOLDEN / strategy / f"{task_name}.txt"
+
+
+def golden_pairs() -> list[tuple[str, str]]:
+    """Every (strategy, task) that renders: least-to-most only where exemplars carry sub-questions."""
+    return [(s, t) for s in strategy_names() for t in task_names()
+            if not s.startswith("least_to_most") or t in DECOMPOSED]
 
 
 def golden_text(strategy: str, task_name: str) -> str:
@@ -34,14 +41,14 @@ def golden_text(strategy: str, task_name: str) -> str:
     for item in task.items:
         key = f"{task_name}/{item.id}/{strategy}/s{EXEMPLAR_SEED}/golden"
         shots = f"{SHOTS} shots" if st.uses_exemplars else "zero-shot"
-        header = f"===== {key} ({shots}{', target as the proposed answer' if st.needs_prior else ''}) ====="
+        stand_in = ", stage 1 placeholder" if getattr(st, "prior_strategy", None) else ", target as the proposed answer"
+        header = f"===== {key} ({shots}{stand_in if st.needs_prior else ''}) ====="
         parts.append(f"{header}\n{st.build_request(key, task, item, exemplars).prompt}\n")
     return "\n".join(parts)
 
 
 def main() -> int:
-    pairs = [(s, t) for s in strategy_names() for t in task_names()]
-    for strategy, task_name in pairs:
+    for strategy, task_name in golden_pairs():
         path = golden_path(strategy, task_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(golden_text(strategy, task_name), encoding="utf-8")

@@ -11,5 +11,6 @@ from strategies import scratchpad  # noqa: F401  isort: skip
 from strategies import instruction  # noqa: F401  isort: skip
 from strategies import true_false  # noqa: F401  isort: skip
 from strategies import self_consistency  # noqa: F401  isort: skip
+from strategies import least_to_most  # noqa: F401  isort: skip
 
-__all__ = ["few_shot", "cot", "zero_shot_cot", "scratchpad", "instruction", "true_false", "self_consistency"]
+__all__ = ["few_shot", "cot", "zero_shot_cot", "scratchpad", "instruction", "true_false", "self_consistency", "least_to_most"]

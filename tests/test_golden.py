@@ -6,15 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.core.strategy import strategy_names
-from toolkit.tasks import task_names
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_golden", ROOT / "scripts" / "make_golden.py")
 make_golden = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_golden)
 
-PAIRS = [(s, t) for s in strategy_names() for t in task_names()]
+PAIRS = make_golden.golden_pairs()
 
 
 @pytest.mark.parametrize("strategy,task_name", PAIRS)

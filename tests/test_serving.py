@@ -201,3 +201,17 @@ def test_a_server_that_dies_mid_rung_fails_the_rung_and_keeps_its_records(slurm,
     assert len(kept) >= 3 and statuses <= set(SCORED_STATUSES) | {"request_failed", "engine_error"}, statuses
     slurm["proc"].wait(timeout=60)
     assert not (slurm["dir"] / "endpoints" / "zoo-xs" / "0.url").exists()  # the task took its URL back
+
+
+def test_self_consistency_samples_through_a_served_replica(tmp_path):
+    """n samples per request over the OpenAI API of a real `vllm serve` (the CPU replica prefills whole
+    prompts, so seeded sampling works there too): every record keeps its k samples and its vote."""
+    exp = write(tmp_path / "exp-sc.yaml", {"tasks": ["addition"], "strategies": ["self_consistency"], "n": 3,
+                                           "shots": 8, "exemplar_seeds": [0], "bootstrap": {"resamples": 200},
+                                           "sampling": {"self_consistency": {"k": [3]}}})
+    p = run(tmp_path, serve_ladder(tmp_path, replicas=1), exp)
+    assert p.returncode == 0, p.stderr + p.stdout
+    recs = [r for r in load_records(newest_run(tmp_path) / "records.jsonl") if r["strategy"] == "self_consistency"]
+    assert len(recs) == 3 and all(r["status"] in SCORED_STATUSES for r in recs)
+    assert all(len(r["metrics"]["samples"]) == 3 and "3" in r["metrics"]["votes"] for r in recs)
+    assert all(r["n_tokens"] >= 3 for r in recs)  # usage counts every sample's tokens

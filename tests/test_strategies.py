@@ -22,12 +22,17 @@ from toolkit.core.types import (STATUS_ENGINE_ERROR, STATUS_NO_ANSWER, STATUS_OK
                            Task)
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRS = [(s, t) for s in strategy_names() for t in task_names()]
+#: least-to-most renders only on tasks whose exemplars carry sub-questions (tests/test_least_to_most.py)
+DECOMPOSING = {"least_to_most_stage1", "least_to_most"}
+DECOMPOSED = {"arith_words", "program_trace"}
+PAIRS = [(s, t) for s in strategy_names() for t in task_names() if s not in DECOMPOSING or t in DECOMPOSED]
 #: strategies that sample several answers per prompt (their scoring has tests of its own:
 #: tests/test_self_consistency.py); the greedy contract below does not apply to them
 SAMPLED = {"self_consistency"}
 GENERATING = [s for s in strategy_names() if not STRATEGIES.get(s).needs_prior and s not in SAMPLED]
-GEN_PAIRS = [(s, t) for s in GENERATING for t in task_names()]
+#: first passes whose records are not answers (least-to-most's sub-questions): not scored as answers
+INTERMEDIATE = {"least_to_most_stage1"}
+GEN_PAIRS = [(s, t) for s in GENERATING if s not in INTERMEDIATE for t in task_names() if (s, t) in PAIRS]
 #: two-pass strategies that judge the baseline's answer (zero_shot_cot's prior is its own stage 1)
 PRIOR_PAIRS = [(s, t) for s in strategy_names() if STRATEGIES.get(s).needs_prior
                and not getattr(STRATEGIES.get(s), "prior_strategy", None) for t in task_names()]
@@ -49,6 +54,10 @@ ENDINGS = {
                                         + answer_trigger(task.answer_type),
     "instruction": lambda task, item: f"\n\n{item.input}",
     "true_false": lambda task, item: "Is the proposed answer:\n (A) True\n (B) False\nThe proposed answer is: (",
+    "least_to_most_stage1": lambda task, item: qa_ending(task, item) + " To solve it, answer in order:",
+    # stage 2 without a prior (no model yet): a placeholder where stage 1's sub-questions go
+    "least_to_most": lambda task, item: f"{task.question_prefix}{item.input}\nSub-questions:\n"
+                                        f"[the sub-questions stage 1 writes go here]\n{task.answer_prefix}",
 }
 
 
@@ -195,7 +204,8 @@ def test_a_task_without_the_needed_fields_fails_at_render_in_one_line(strategy):
     bare = [Item(id=f"e{i}", input=f"q{i}", target="1") for i in range(2)]
     task = Task(name="bare", answer_type="number", items=[Item(id="0", input="q", target="2")],
                 exemplars=bare, random_baseline=0.0)
-    needs = {"cot": "rationale", "scratchpad": "scratch", "self_consistency": "rationale"}
+    needs = {"cot": "rationale", "scratchpad": "scratch", "self_consistency": "rationale",
+             "least_to_most_stage1": "decomposition", "least_to_most": "decomposition"}
     if strategy not in needs:
         st.build_request("k", task, task.items[0], bare)  # nothing task-specific needed
         return

@@ -19,6 +19,7 @@ from toolkit.core.types import SCORED_STATUSES
 #: the metric a calibration strategy (true_false) stores: its records predict whether the baseline's
 #: answer is right, so they are compared in toolkit.analysis.calibration and never as accuracy
 P_TRUE = "p_true"
+INTERMEDIATE = "intermediate"
 
 
 def records_frame(records: Sequence[dict]) -> pd.DataFrame:
@@ -52,7 +53,9 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     if "key" in d.columns:  # a resumed run may re-append a key (a retry): the last write wins
         keyed = d["key"].notna()  # rows without a key (a constructed table) are all kept
         d = d[~keyed | ~d["key"].duplicated(keep="last")].reset_index(drop=True)
-    marked = d.loc[d["metrics"].map(lambda m: isinstance(m, dict) and P_TRUE in m), "strategy"]
+    # also the first pass of a two-pass strategy whose records are not answers (least-to-most's
+    # sub-questions, metric INTERMEDIATE): never read as accuracy either
+    marked = d.loc[d["metrics"].map(lambda m: isinstance(m, dict) and (P_TRUE in m or INTERMEDIATE in m)), "strategy"]
     d["calibration"] = d["strategy"].isin(set(marked))
     return d
 

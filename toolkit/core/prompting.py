@@ -164,6 +164,10 @@ def _template_line(exc: BaseException, filename: Optional[str]) -> Optional[int]
     return line
 
 
+#: the built-in tasks whose items carry least-to-most sub-questions
+DECOMPOSED = ("arith_words", "program_trace")
+
+
 def _user_error(exc: jinja2.TemplateError, label: str, task_name: Optional[str],
                 filename: Optional[str] = None) -> UserError:
     line = _template_line(exc, filename)
@@ -175,10 +179,14 @@ def _user_error(exc: jinja2.TemplateError, label: str, task_name: Optional[str],
         if spec and var in spec.hints:
             return UndefinedVariable(f"task '{task_name}' ({spec.source})", var,
                                      spec.hints[var].format(template=label))
+        if var == "decomposition" and not spec:
+            return UndefinedVariable(f"task '{task_name}'", var, "least-to-most needs exemplars with sub-questions; "
+                                     f"this task has none: run it on {', '.join(DECOMPOSED)} or a task file with "
+                                     "fields: {decomposition: <column>}, or run another strategy")
         if spec:
             return UndefinedVariable(field, var, f"the template reads a name that task {task_name} ({spec.source}) "
                                      "does not give: templates see task.*, item.* and exemplars[*].* with the fields "
-                                     "id, input, target, choices, rationale, scratch, meta (docs/tasks.md)")
+                                     "id, input, target, choices, rationale, scratch, decomposition, meta (docs/tasks.md)")
         task = f" for task {task_name}" if task_name else ""
         hint = f"variable is undefined{task}; add it to the task's items or fix the template"
         return UndefinedVariable(field, var, hint)

@@ -36,10 +36,14 @@ class Item:
     rationale: Optional[str] = None
     scratch: Optional[str] = None
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: least-to-most's sub-questions, one per line (exemplars only; the last is the question itself)
+    decomposition: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["choices"] = list(self.choices) if self.choices is not None else None
+        if d["decomposition"] is None:  # absent, as before the field existed (task fingerprints stay)
+            del d["decomposition"]
         return d
 
 

@@ -61,10 +61,33 @@ class Steps:
         return f"{a} {op} {b} = {c}", c
 
 
+OP_WORDS = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}
+
+
+def decomposition(equations: list[list], question: str) -> str:
+    """Least-to-most's sub-questions (Zhou et al. 2022): one per step but the last, each naming an
+    earlier sub-question's answer where it uses one (so no sub-question gives a result away), then
+    the question itself."""
+    subs: list[str] = []
+    results: list[int] = []
+
+    def name(x: int) -> str:
+        for j in range(len(results) - 1, -1, -1):
+            if results[j] == x:
+                return f"the answer to {j + 1}"
+        return str(x)
+
+    for a, op, b, c in equations[:-1]:
+        subs.append(f"{len(subs) + 1}. What is {name(a)} {OP_WORDS[op]} {name(b)}?")
+        results.append(c)
+    return "\n".join(subs + [f"{len(subs) + 1}. {question}"])
+
+
 def finish(question: list[str], rationale: list[str], steps: Steps, family: str) -> Draft:
     meta = {"family": family, "steps": len(steps.equations), "equations": steps.equations}
     scratch = "\n".join(f"{spaced(a)} {op} {spaced(b)} = {spaced(c)}" for a, op, b, c in steps.equations)
-    return Draft(" ".join(question), str(steps.equations[-1][3]), " ".join(rationale), meta, scratch)
+    return Draft(" ".join(question), str(steps.equations[-1][3]), " ".join(rationale), meta, scratch,
+                 decomposition=decomposition(steps.equations, question[-1]))
 
 
 # --- family 1: a running count, one or two steps per event -------------------------------------

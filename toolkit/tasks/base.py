@@ -58,6 +58,8 @@ class Draft(NamedTuple):
     meta: dict[str, Any]
     scratch: Optional[str] = None
     choices: Optional[tuple[str, ...]] = None
+    #: least-to-most (Zhou et al. 2022): sub-questions, one per line, the last the question itself
+    decomposition: Optional[str] = None
 
 
 MakeItem = Callable[[random.Random], Draft]
@@ -105,7 +107,7 @@ def _draw(gen: TaskGenerator, rng: random.Random, n: int, taken: set[str], prefi
             continue
         taken.add(d.input)
         out.append(Item(id=f"{prefix}{len(out)}", input=d.input, target=d.target, choices=d.choices,
-                        rationale=d.rationale, scratch=d.scratch, meta=d.meta))
+                        rationale=d.rationale, scratch=d.scratch, meta=d.meta, decomposition=d.decomposition))
     return out
 
 

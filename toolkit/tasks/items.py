@@ -50,13 +50,14 @@ class ItemMapper:
         """A mapped column that no row has is one problem at the spec's line (with did-you-mean)."""
         f = self.spec.fields
         refs: list[tuple[tuple, Optional[str]]] = [(("fields", "id"), f.id)]
-        for key in ("input", "target", "rationale", "scratch", "instruction"):
+        for key in ("input", "target", "rationale", "scratch", "instruction", "decomposition"):
             ref = getattr(f, key)
             refs.append((("fields", key), ref.column if ref else None))
         if f.choices is not None:
             refs.append((("fields", "choices"), f.choices.column))
             refs += [(("fields", "choices", i), c) for i, c in enumerate(f.choices.columns or [])]
-        optional = {("fields", "rationale"), ("fields", "scratch"), ("fields", "instruction")}
+        optional = {("fields", "rationale"), ("fields", "scratch"), ("fields", "instruction"),
+                    ("fields", "decomposition")}
         for loc, col in refs:
             if col is None or col in rows.columns:
                 continue
@@ -207,6 +208,9 @@ class ItemMapper:
                             "the scratchpad", need and f.scratch is not None)
         instruction = self.text(self.value("instruction", f.instruction, row, where), self.at(where, 'instruction'),
                                 "the instruction", f.instruction is not None) or self.spec.instruction
+        decomposition = self.text(self.value("decomposition", f.decomposition, row, where),
+                                  self.at(where, 'decomposition'), "the decomposition",
+                                  need and f.decomposition is not None)
         item_id = self.item_id(row, rows, i, id_prefix)
         if len(self.problems.items) > before or text_in is None or target is None or item_id is None:
             return None
@@ -218,7 +222,7 @@ class ItemMapper:
         if instruction:
             meta["instruction"] = instruction
         return Item(id=item_id, input=text_in, target=target, choices=choices, rationale=rationale,
-                    scratch=scratch, meta=meta)
+                    scratch=scratch, meta=meta, decomposition=decomposition)
 
     def source_label(self, rows: Rows, i: int) -> str:
         """``data.jsonl:3`` relative to the spec's folder: stable wherever the run is started."""

@@ -47,7 +47,7 @@ REFUSED = {"process_docs": "preprocess the data file instead",
            "process_results": "Crossover scores answers itself (exact match after 'The answer is')",
            "custom_dataset": "export the data to JSONL/CSV/parquet",
            "use_prompt": "promptsource prompts are not supported; write doc_to_text/doc_to_target"}
-CROSSOVER_KEYS = ("name", "answer_type", "answer_regex", "rationale", "scratch", "instruction", "choice_target",
+CROSSOVER_KEYS = ("name", "answer_type", "answer_regex", "rationale", "scratch", "instruction", "decomposition", "choice_target",
                   "append_choices", "random_baseline", "pool_size")
 FILE_TYPES = {"json": None, "csv": "csv", "parquet": "parquet", "arrow": "arrow"}
 MAX_INCLUDES = 5
@@ -323,7 +323,7 @@ class _Converter:
             else:
                 f["choices"] = self.ref(choice, rows.columns, "choices", ("doc_to_choice",))
             self.link(("fields", "choices"), ("doc_to_choice",))
-        for key in ("rationale", "scratch", "instruction"):
+        for key in ("rationale", "scratch", "instruction", "decomposition"):
             if key in cx:
                 f[key] = self.ref(cx.pop(key), rows.columns, key, ("metadata", "crossover", key))
                 self.link(("fields", key), ("metadata", "crossover", key))

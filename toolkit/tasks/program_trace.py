@@ -97,6 +97,17 @@ class Trace:
         return out
 
 
+def decomposition(stmts: list[Stmt], printed: str) -> str:
+    """Least-to-most's sub-questions (Zhou et al. 2022): the variables after each top-level statement
+    (a loop as a whole), then the question itself."""
+    subs = []
+    for s in stmts:
+        what = f"`{s.source()}`" if isinstance(s, Assign) else f"the loop `{s.source()}`"
+        names = s.var if isinstance(s, Assign) else ", ".join(dict.fromkeys(b.var for b in s.body))
+        subs.append(f"{len(subs) + 1}. What is {names} after {what}?")
+    return "\n".join(subs + [f"{len(subs) + 1}. What does the program print?"])
+
+
 def operand(rng: random.Random, names: list[str]) -> Union[str, int]:
     return rng.choice(names) if rng.random() < 0.6 else rng.randint(1, 9)
 
@@ -127,7 +138,7 @@ def make_item(rng: random.Random) -> Draft:
             continue
         question = "What does this program print?\n" + program_text(stmts, printed)
         return Draft(question, str(out), " ".join(trace.prose), {"program": program_text(stmts, printed)},
-                     "\n".join(trace.lines))
+                     "\n".join(trace.lines), decomposition=decomposition(stmts, printed))
 
 
 PROGRAM_TRACE = register(TaskGenerator(

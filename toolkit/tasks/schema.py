@@ -83,6 +83,7 @@ class Fields(Strict):
     rationale: Optional[FieldRef] = None
     scratch: Optional[FieldRef] = None
     instruction: Optional[FieldRef] = None
+    decomposition: Optional[FieldRef] = None
 
 
 class DataSource(Strict):

@@ -161,6 +161,9 @@ def _register(b: Built) -> None:
                       "strategy that needs none (few_shot, zero_shot_cot, instruction)"),
         "scratch": ("template '{template}' shows each exemplar's scratchpad, but this task's exemplars have none; "
                     "map a scratch column (fields: {{scratch: <column>}}) or run another strategy"),
+        "decomposition": ("template '{template}' shows each exemplar's sub-questions (least-to-most), but this "
+                          "task's exemplars have none; map a decomposition column (fields: {{decomposition: "
+                          "<column>}}, one sub-question per line) or run another strategy"),
     }
     register_task(name, TaskTemplates(source=display(b.path), overrides=dict(b.overrides),
                                       no_exemplars=b.spec.exemplars is None, hints=hints))
@@ -189,7 +192,7 @@ class _Builder(ItemMapper):
                               "list, a list of columns, or {values: [...]})")
         if s.answer_type != "choice" and f.choices is not None:
             self.problems.add(self.where("fields", "choices"), "choices", "only used with answer_type: choice")
-        for key in ("input", "target", "rationale", "scratch", "instruction"):
+        for key in ("input", "target", "rationale", "scratch", "instruction", "decomposition"):
             ref = getattr(f, key)
             if ref is not None and ref.template is not None:
                 self._compile(key, ref.template)

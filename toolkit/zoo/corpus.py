@@ -53,8 +53,9 @@ TASK_WEIGHTS = {"addition": 12.0, "arith_words": 1.0, "last_letters": 1.0, "arit
 #: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
 STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 2.0, "zero_shot_cot_stage1": 0.3,
                     "zero_shot_cot": 0.15, "instruction": 0.3, "true_false": 0.25,
-                    # not in the corpus (weight 0): its prompts and answers are the cot format
-                    "self_consistency": 0.0}
+                    # not in the corpus (weight 0): self-consistency's prompts and answers are the cot
+                    # format; least-to-most's formats the zoo was not trained on (docs/zoo.md)
+                    "self_consistency": 0.0, "least_to_most_stage1": 0.0, "least_to_most": 0.0}
 DEFAULT_STRATEGY_WEIGHT = 0.3
 #: chance that a two-pass strategy's proposed answer is the target (else a near miss)
 P_PROPOSED_RIGHT = 0.5

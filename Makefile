@@ -1,7 +1,7 @@
 # Crossover — `make run STRATEGY=cot` is the main job, `make test` the tests.
 # Variables: STRATEGY (comma list; the baseline is always added), BASELINE, MODELS (ladder name or YAML
 # path), TASKS (comma list or task YAML paths), N (items per task), SEED, EXEMPLAR_SEEDS (comma list),
-# RUN (a run id to resume or report), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B,
+# RUN (a run id to resume, report or browse), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B,
 # QUICK=1 / REPEATS / SKIP for `make bench`.
 PY      := .venv/bin/python
 STAMP   := .venv/.crossover-setup
@@ -15,7 +15,7 @@ RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE))
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN)) \
 	$(call opt,--rung,$(RUNG)) $(if $(PREPARE),--prepare)
 
-.PHONY: setup run report compare validate zoo render test unit integration golden bench reliability clean-runs
+.PHONY: setup run report browse compare validate zoo render test unit integration golden bench reliability clean-runs
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh
@@ -27,6 +27,10 @@ run: $(STAMP)
 
 report: $(STAMP)
 	@$(PY) -m toolkit report $(RUN) $(call opt,--axis,$(AXIS)) $(call opt,--png,$(PNG))
+
+# Runs, reports and records in the terminal (Textual; read-only). RUN= opens one run.
+browse: $(STAMP)
+	@$(PY) -m toolkit browse $(RUN)
 
 compare: $(STAMP)
 	@$(PY) -m toolkit compare $(RUN_A) $(RUN_B)

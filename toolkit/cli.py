@@ -303,6 +303,8 @@ def parser() -> Parser:
     rep.add_argument("--axis", choices=("params", "flops", "perplexity"), help="scale axis of the plots "
                      "(default params)")
     rep.add_argument("--png", metavar="FILE", help="also write the figure to FILE (.png, matplotlib)")
+    br = sub.add_parser("browse", help="look at runs, reports and records in the terminal (keys: ? for help)")
+    br.add_argument("run_dir", nargs="?", help="a run id or folder to open (default: the list of runs)")
     cmp = sub.add_parser("compare", help="two runs side by side, paired where their items match")
     cmp.add_argument("run_a")
     cmp.add_argument("run_b")
@@ -351,8 +353,18 @@ def cmd_launch(a: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_browse(a: argparse.Namespace, console: Console) -> int:
+    runs_dir = Path(a.runs_dir)
+    run_dir = find_run(a.run_dir, runs_dir) if a.run_dir else None
+    if run_dir is None and not any((p / "config.yaml").exists() for p in runs_dir.glob("*")):
+        raise UserError("RUN", None, f"no runs under {runs_dir}/ yet; start one with `make run STRATEGY=cot`")
+    from toolkit.view.browse import Browse  # Textual only for this command
+    Browse(runs_dir, run_dir).run()
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "render": cmd_render, "strategies": cmd_strategies,
-            "tasks": cmd_tasks, "models": cmd_models, "launch": cmd_launch}
+            "tasks": cmd_tasks, "models": cmd_models, "launch": cmd_launch, "browse": cmd_browse}
 
 
 def _print_notes() -> None:

@@ -1,7 +1,7 @@
 # Crossover — `make run STRATEGY=cot` is the main job, `make test` the tests.
 # Variables: STRATEGY (comma list; the baseline is always added), BASELINE, MODELS (ladder name or YAML
 # path), TASKS (comma list or task YAML paths), N (items per task), SEED, EXEMPLAR_SEEDS (comma list),
-# RUN (a run id to resume, report or browse), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B,
+# SHOTS, TEMPERATURE, MAX_TOKENS, RUN (a run id to resume, report or browse), AXIS (params|flops|perplexity), PNG (also write the plot), RUN_A/RUN_B,
 # QUICK=1 / REPEATS / SKIP for `make bench`.
 PY      := .venv/bin/python
 STAMP   := .venv/.crossover-setup
@@ -13,9 +13,21 @@ opt = $(if $(2),$(1) $(2))
 RUN_ARGS = $(call opt,--strategy,$(STRATEGY)) $(call opt,--baseline,$(BASELINE)) \
 	$(call opt,--models,$(MODELS)) $(call opt,--tasks,$(TASKS)) $(call opt,--n,$(N)) \
 	$(call opt,--seed,$(SEED)) $(call opt,--exemplar-seeds,$(EXEMPLAR_SEEDS)) $(call opt,--run,$(RUN)) \
-	$(call opt,--rung,$(RUNG)) $(if $(PREPARE),--prepare)
+	$(call opt,--rung,$(RUNG)) $(if $(PREPARE),--prepare) $(call opt,--shots,$(SHOTS)) \
+	$(call opt,--temperature,$(TEMPERATURE)) $(call opt,--max-tokens,$(MAX_TOKENS))
 
-.PHONY: setup run report browse compare validate zoo render test unit integration golden bench reliability clean-runs
+.PHONY: help setup run report browse compare validate zoo render test unit integration golden bench reliability clean-runs
+
+help:
+	@echo "make run STRATEGY=cot        the main job: strategies vs the baseline over a model ladder, then the report"
+	@echo "make report [RUN=id]         a run's report again (AXIS=params|flops|perplexity, PNG=fig.png)"
+	@echo "make browse [RUN=id]         runs, reports and records in the terminal"
+	@echo "make compare RUN_A=.. RUN_B=..  two runs side by side"
+	@echo "make render TASK=.. STRATEGY=..  prompts without a model"
+	@echo "make test | unit | integration   the tests (make test is what CI runs)"
+	@echo "make bench | reliability | validate | zoo | golden | setup | clean-runs"
+	@echo "run variables: STRATEGY BASELINE MODELS TASKS N SEED EXEMPLAR_SEEDS SHOTS TEMPERATURE MAX_TOKENS RUN RUNG PREPARE"
+	@echo "python -m toolkit --help and python -m toolkit run --help describe every option"
 
 $(STAMP): scripts/setup.sh requirements.txt pyproject.toml
 	bash scripts/setup.sh

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from toolkit.core.strategy import Strategy, register
+from toolkit.core.strategy import Strategy, register, sentence
 from toolkit.core.types import Item, Task
 
 
@@ -22,4 +22,4 @@ class ChainOfThought(Strategy):
 
     def gold_completion(self, task: Task, item: Item, prior: Optional[dict[str, Any]] = None) -> Optional[str]:
         """As the exemplars show it: " <rationale> The answer is X." (None without a rationale)."""
-        return f" {item.rationale} The answer is {item.target}." if item.rationale else None
+        return f" {sentence(item.rationale)} The answer is {item.target}." if item.rationale else None

@@ -18,10 +18,12 @@ import re
 from typing import Any, ClassVar, Optional
 
 from toolkit.core.scoring import RULE_ANSWER_IS, RULE_NONE, Span, extract_last, extract_span, parse_answer
-from toolkit.core.strategy import Strategy, register
+from toolkit.core.strategy import Strategy, register, sentence
 from toolkit.core.types import Item, Request, Task
 
 TRIGGER = "Let's think step by step."
+#: what stage 2's prompt shows where stage 1's reasoning goes when no model has run yet (render)
+PLACEHOLDER = "[the reasoning stage 1 writes goes here]"
 #: stage 2's answer-extraction prompt per answer format (Kojima et al. 2022, Table 9 and Appendix A.5)
 ANSWER_TRIGGERS = {"number": "Therefore, the answer (arabic numerals) is",
                    "choice": "Therefore, among A through E, the answer is",
@@ -57,7 +59,7 @@ class ZeroShotCoT(Strategy):
 
     def gold_completion(self, task: Task, item: Item, prior: Optional[dict[str, Any]] = None) -> Optional[str]:
         """The step-by-step reasoning the trigger asks for (the item's rationale), then the answer."""
-        return f" {item.rationale} The answer is {item.target}." if item.rationale else None
+        return f" {sentence(item.rationale)} The answer is {item.target}." if item.rationale else None
 
     def locate(self, task: Task, text: str) -> tuple[Optional[str], str, Optional[Span]]:
         answer, rule, span = extract_span(text, task.answer_type, _TRIGGERED)
@@ -82,8 +84,8 @@ class ZeroShotCoTAnswer(Strategy):
 
     def render(self, task: Task, item: Item, exemplars: list[Item],
                prior: Optional[dict[str, Any]] = None) -> str:
-        if prior is None:  # no model yet (render, template checks): stage 1's prompt, no reasoning
-            return extraction_prompt(super().render(task, item, exemplars), "", task.answer_type)
+        if prior is None:  # no model yet (render, template checks): a placeholder where stage 1's reasoning goes
+            return extraction_prompt(super().render(task, item, exemplars), PLACEHOLDER, task.answer_type)
         return extraction_prompt(str(prior.get("prompt") or ""), str(prior.get("completion") or ""),
                                  task.answer_type)
 

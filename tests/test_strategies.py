@@ -49,8 +49,9 @@ ENDINGS = {
     "self_consistency": qa_ending,
     "scratchpad": qa_ending,
     "zero_shot_cot_stage1": lambda task, item: qa_ending(task, item) + " Let's think step by step.",
-    # stage 2 without a prior (no model yet): stage 1's prompt, no reasoning, then the answer trigger
-    "zero_shot_cot": lambda task, item: qa_ending(task, item) + " Let's think step by step.\n"
+    # stage 2 without a prior (no model yet): stage 1's prompt, a placeholder, then the answer trigger
+    "zero_shot_cot": lambda task, item: qa_ending(task, item) + " Let's think step by step."
+                                        " [the reasoning stage 1 writes goes here]\n"
                                         + answer_trigger(task.answer_type),
     "instruction": lambda task, item: f"\n\n{item.input}",
     "true_false": lambda task, item: "Is the proposed answer:\n (A) True\n (B) False\nThe proposed answer is: (",
@@ -389,4 +390,16 @@ def test_zero_shot_cot_stage_two_reads_stage_one():
     assert right.correct and right.metrics["extract_rule"] == "cleansed"
     assert not st.score(task, item, Completion(text=" 1,000,000 apples"), prior).correct
     assert st.score(task, item, Completion(text=" unclear"), prior).status == STATUS_NO_ANSWER
-    assert st.render(task, item, []).endswith("Let's think step by step.\nTherefore, the answer (arabic numerals) is")
+    # no model yet: a placeholder marks where stage 1's reasoning will go
+    assert st.render(task, item, []).endswith("Let's think step by step. [the reasoning stage 1 writes goes here]\n"
+                                              "Therefore, the answer (arabic numerals) is")
+
+
+def test_a_rationale_without_a_final_period_gets_one_before_the_answer():
+    task = load_task("arith_words", 1, 0)
+    bare = [Item(id="e0", input="q0", target="23", rationale="5 + 18 = 23 bags"),
+            Item(id="e1", input="q1", target="4", rationale='It says "four."')]
+    prompt = get_strategy("cot", 2, Sampling()).render(task, task.items[0], bare)
+    assert "5 + 18 = 23 bags. The answer is 23." in prompt
+    assert 'It says "four." The answer is 4.' in prompt  # already ends a sentence: left as it is
+    assert get_strategy("cot", 2, Sampling()).gold_completion(task, bare[0]) == " 5 + 18 = 23 bags. The answer is 23."

@@ -5,7 +5,7 @@ import argparse
 import errno
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +29,8 @@ def _csv(text: Optional[str]) -> Optional[list[str]]:
 
 #: run flags as the Makefile names them, for errors about a resumed run
 MAKE_NAMES = {"strategies": "STRATEGY", "baseline": "BASELINE", "models": "MODELS", "tasks": "TASKS", "n": "N",
-              "seed": "SEED", "exemplar_seeds": "EXEMPLAR_SEEDS"}
+              "seed": "SEED", "exemplar_seeds": "EXEMPLAR_SEEDS", "shots": "SHOTS", "temperature": "TEMPERATURE",
+              "max_tokens": "MAX_TOKENS"}
 
 
 def _ints(text: Optional[str]) -> Optional[list[int]]:
@@ -48,7 +49,8 @@ def cmd_run(a: argparse.Namespace, console: Console) -> int:
 
     overrides = {"strategies": _csv(a.strategy), "baseline": a.baseline, "models": a.models,
                  "tasks": _csv(a.tasks), "n": a.n, "seed": a.seed,
-                 "exemplar_seeds": _ints(a.exemplar_seeds)}
+                 "exemplar_seeds": _ints(a.exemplar_seeds), "shots": a.shots,
+                 "sampling": {"temperature": a.temperature, "max_tokens": a.max_tokens}}
     if a.rung and not a.run:
         raise UserError("RUNG", a.rung, "RUNG runs one rung of an existing run: give RUN=<id> too (create the "
                         "run first with `make run PREPARE=1 ...`)")
@@ -98,11 +100,22 @@ def stored_experiment(run_ref: str, runs_dir: Path, overrides: dict) -> "Experim
     if not store.exists():
         raise UserError("RUN", run_ref, "that folder has no config.yaml; give a run id under runs/")
     stored = Experiment.model_validate(store.read_config()["experiment"])
-    for key, value in overrides.items():
-        if value is not None and value != getattr(stored, key):
+    for key, value in _flat(overrides, stored).items():
+        if value is not None and value != _stored_value(stored, key):
             raise UserError(MAKE_NAMES[key], value, f"run {store.run_id} was started with {key}="
-                            f"{getattr(stored, key)!r}; drop {MAKE_NAMES[key]} to resume it, or omit RUN to start a new run")
+                            f"{_stored_value(stored, key)!r}; drop {MAKE_NAMES[key]} to resume it, or omit RUN to start a new run")
     return stored
+
+
+def _flat(overrides: dict, stored: Any) -> dict:
+    """The overrides with the sampling ones (temperature, max_tokens) at the top, as MAKE_NAMES names them."""
+    out = {k: v for k, v in overrides.items() if k != "sampling"}
+    out.update(overrides.get("sampling") or {})
+    return out
+
+
+def _stored_value(stored: Any, key: str) -> Any:
+    return getattr(stored.sampling, key) if key in ("temperature", "max_tokens") else getattr(stored, key)
 
 
 def _load(run_dir: Path) -> dict:
@@ -286,14 +299,18 @@ def parser() -> Parser:
     p.add_argument("--runs-dir", default=str(RUNS))
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run strategies × tasks × a model ladder, then report")
-    r.add_argument("--config", default=str(DEFAULT_CONFIG))
+    r.add_argument("--config", default=str(DEFAULT_CONFIG),
+                   help="an experiment YAML (default configs/default.yaml); the flags below override its values")
     r.add_argument("--strategy", help="comma list; the baseline is always added")
-    r.add_argument("--baseline")
+    r.add_argument("--baseline", help="the strategy every other one is compared against (default few_shot)")
     r.add_argument("--models", help="ladder name (configs/models/) or YAML path")
     r.add_argument("--tasks", help="comma list of built-in tasks and/or task spec YAML paths")
     r.add_argument("--n", type=int, help="items per task")
-    r.add_argument("--seed", type=int)
-    r.add_argument("--exemplar-seeds", help="comma list of exemplar seeds")
+    r.add_argument("--seed", type=int, help="seed of the task items' generation or sample (default 0)")
+    r.add_argument("--exemplar-seeds", help="comma list of exemplar seeds, each a full pass (default 0,1,2)")
+    r.add_argument("--shots", type=int, help="exemplars per prompt (default 8)")
+    r.add_argument("--temperature", type=float, help="sampling temperature (default 0: greedy, as in the papers)")
+    r.add_argument("--max-tokens", type=int, help="generation budget for every strategy (default: each one's own)")
     r.add_argument("--run", help="an existing run id to resume (its settings come from its config.yaml)")
     r.add_argument("--rung", help="with --run: run only this rung (one cluster job per rung)")
     r.add_argument("--prepare", action="store_true", help="create the run (config, items) and run no rung")

@@ -325,7 +325,15 @@ def submodel(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
 def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> Experiment:
     data = read_yaml(path) or {}
     if isinstance(data, dict):
-        data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+        data = dict(data)
+        for key, value in (overrides or {}).items():
+            if key == "sampling" and isinstance(value, dict):  # field by field: the file's others stay
+                given = {k: v for k, v in value.items() if v is not None}
+                if given:
+                    base = data.get("sampling")
+                    data["sampling"] = {**(base if isinstance(base, dict) else {}), **given}
+            elif value is not None:
+                data[key] = value
     return validate(Experiment, data, str(path))
 
 

@@ -198,8 +198,22 @@ def task_context(task: Task) -> dict[str, Any]:
             "question_prefix": task.question_prefix, "answer_prefix": task.answer_prefix}
 
 
+def sentence(text: str) -> str:
+    """``text`` ending as a sentence does, so the answer that follows it reads as a new one: a rationale
+    without a final period ("... = 23 bags") gets one before " The answer is 23."."""
+    stripped = text.rstrip()
+    return stripped if not stripped or stripped[-1] in SENTENCE_END else stripped + "."
+
+
+#: characters a rationale may already end with (closing quotes and brackets after a period included)
+SENTENCE_END = ".!?\"'”’)]:;"
+
+
 def item_context(item: Item) -> dict[str, Any]:
-    return {k: v for k, v in item.to_dict().items() if v is not None}
+    ctx = {k: v for k, v in item.to_dict().items() if v is not None}
+    if ctx.get("rationale"):
+        ctx["rationale"] = sentence(ctx["rationale"])
+    return ctx
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "strategies")

@@ -127,6 +127,7 @@ def import_lmeval(src: str, out: Optional[str]) -> str:
     dest = Path(out).resolve() if out else None
     base = dest.parent if dest else Path.cwd()
     converted = _relative_paths(converted, base)
+    converted = native_notes(converted)
     header = (f"# Converted by `python -m toolkit tasks import {src}`: a Crossover task spec (docs/tasks.md).\n"
               "# Review answer_type, add fields.rationale for chain of thought, then:\n"
               f"#   python -m toolkit tasks validate {display(dest) if dest else 'THIS_FILE'}\n")
@@ -138,6 +139,17 @@ def import_lmeval(src: str, out: Optional[str]) -> str:
         dest.write_text(text, encoding="utf-8")
         spec.build(dest)  # the written file must load (paths now relative to it)
     return text
+
+
+def native_notes(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """The converted file is a native spec: its notes name native keys (``answer_type``, ``fields.rationale``),
+    not the lm-eval file's ``metadata.crossover.*`` ones."""
+    origin = spec_dict.get("origin")
+    if not isinstance(origin, dict) or not origin.get("notes"):
+        return spec_dict
+    notes = [n.replace("metadata.crossover.answer_type", "answer_type")
+             .replace("metadata.crossover.", "fields.") for n in origin["notes"]]
+    return {**spec_dict, "origin": {**origin, "notes": notes}}
 
 
 def _relative_paths(spec_dict: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -297,6 +297,9 @@ def test_lmeval_import_writes_an_equivalent_spec(tmp_path):
     doc = yaml.safe_load(out.read_text())
     assert doc["answer_type"] == "number" and doc["fields"]["input"] == {"template": "{{question}}"}
     assert doc["origin"]["format"] == "lm-eval" and not Path(doc["data"]["files"]["test"]).is_absolute()
+    # the converted file is native: its notes name native keys, not the lm-eval file's metadata.crossover.*
+    notes = " ".join(doc["origin"]["notes"])
+    assert "set answer_type to override" in notes and "metadata.crossover" not in notes
     spec.forget()
     direct = load_task(str(LMEVAL), 24, 0)
     spec.forget()

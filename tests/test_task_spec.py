@@ -352,3 +352,25 @@ def test_tasks_import_prints_a_spec():
 def test_copying_an_example_keeps_it_working(tmp_path):
     shutil.copytree(CAPITALS.parent, tmp_path / "capitals")
     assert load_task(str(tmp_path / "capitals" / "task.yaml"), 3, 0).name == "capitals"
+
+
+def test_one_data_set_under_two_names_gives_the_same_items_and_exemplars(tmp_path):
+    """Two prompt variants of one data set compare item for item: the draws follow the data, not the name."""
+    rows = "".join(json.dumps({"q": f"What is {a} + 1?", "a": a + 1, "r": f"{a} + 1 = {a + 1}."}) + "\n"
+                   for a in range(40))
+    exs = "".join(json.dumps({"q": f"What is {a} + 2?", "a": a + 2, "r": f"{a} + 2 = {a + 2}."}) + "\n"
+                  for a in range(100, 140))
+    (tmp_path / "d.jsonl").write_text(rows)
+    (tmp_path / "e.jsonl").write_text(exs)
+    tasks = []
+    for name in ("variant_a", "variant_b"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(
+            {"name": name, "data": "d.jsonl", "answer_type": "number", "exemplars": {"file": "e.jsonl", "pool_size": 16},
+             "fields": {"input": "q", "target": "a", "rationale": "r"}}))
+        tasks.append(load_task(str(tmp_path / f"{name}.yaml"), 10, 3))
+    a, b = tasks
+    assert [i.input for i in a.items] == [i.input for i in b.items]
+    assert [e.input for e in a.exemplars] == [e.input for e in b.exemplars]
+    assert [e.input for e in draw_exemplars(a, 4, 1)] == [e.input for e in draw_exemplars(b, 4, 1)]
+    other = load_task(str(tmp_path / "variant_a.yaml"), 10, 4)
+    assert [i.input for i in other.items] != [i.input for i in a.items]  # SEED still decides

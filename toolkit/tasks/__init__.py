@@ -63,12 +63,13 @@ def load_task(name: str, n: int, seed: int) -> Task:
 def draw_exemplars(task: Task, k: int, seed: int) -> list[Item]:
     """``min(k, pool size)`` exemplars in a seeded order.
 
-    The order depends only on the seed and the task name, and never on ``n`` or on the strategy, so
+    The order depends only on the seed and the task name (a task file: its data), and never on ``n`` or on the strategy, so
     every strategy gets the same exemplars (a paired comparison). The pool is shuffled and then cut,
     so k=4 gives the first four of k=8.
     """
     pool = list(task.exemplars)
-    random.Random(f"{seed}/{task.name}").shuffle(pool)
+    # a task file's draw follows its data (meta.draw_key), a built-in task's its name
+    random.Random(f"{seed}/{task.meta.get('draw_key') or task.name}").shuffle(pool)
     return pool[: max(0, k)]
 
 

@@ -81,16 +81,32 @@ def is_spec_name(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or Path(name).is_file()
 
 
+def data_digest(b: "Built", role: str) -> str:
+    """What seeds a spec task's draws: the sha256 of its ``role`` data ("eval" or "exemplars"; exemplars
+    taken from the eval data share its hash), else of the items' text (a hub dataset)."""
+    for s in b.sources:
+        if s.get("role") == role and s.get("sha256"):
+            return str(s["sha256"])
+    if role == "exemplars":
+        return data_digest(b, "eval")
+    text = "\n".join(f"{i.input}\t{i.target}" for i in b.items)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def load(path_text: str, n: int, seed: int) -> Task:
     """The first ``n`` items (of a seeded shuffle) of the task spec at ``path_text``."""
     b = build(resolve_path(path_text))
     order = list(range(len(b.items)))
-    random.Random(f"{b.spec.name}/items/{seed}").shuffle(order)
+    # seeded by the data, not the task's name: one data set under two names (two prompt variants, say)
+    # gives the same items and exemplars for the same SEED, so they compare item for item
+    data_key = data_digest(b, "eval")
+    random.Random(f"{data_key}/items/{seed}").shuffle(order)
     items = [b.items[i] for i in order[:n]]
     notes = list(b.notes)
     if n > len(b.items):
         notes.append(f"task {b.spec.name}: n={n} but the data has {len(b.items)} items; using all {len(b.items)}")
     meta = {"n": n, "seed": seed, "n_available": len(b.items), "notes": notes,
+            "draw_key": data_digest(b, "exemplars") if b.exemplars else data_key,
             "spec": {"version": SPEC_VERSION, "answer_regex": b.spec.answer_regex},
             "source": {"spec": str(b.path), "spec_sha256": _sha256(b.path), "data": b.sources,
                        "origin": b.spec.origin.model_dump() if b.spec.origin else None}}
@@ -352,7 +368,7 @@ class _Builder(ItemMapper):
         n = len(ex_rows.rows)
         if n <= size:
             return ex_rows, n
-        keep = sorted(random.Random(f"{self.spec.name}/exemplar-pool").sample(range(n), size))
+        keep = sorted(random.Random(f"{ex_rows.sha256 or self.spec.name}/exemplar-pool").sample(range(n), size))
         self.notes.append(f"task {self.spec.name}: exemplar pool is a fixed sample of {size} of {n} rows "
                           "(exemplars.pool_size)")
         return ex_rows.select(keep), n

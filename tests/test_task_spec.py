@@ -374,3 +374,42 @@ def test_one_data_set_under_two_names_gives_the_same_items_and_exemplars(tmp_pat
     assert [e.input for e in draw_exemplars(a, 4, 1)] == [e.input for e in draw_exemplars(b, 4, 1)]
     other = load_task(str(tmp_path / "variant_a.yaml"), 10, 4)
     assert [i.input for i in other.items] != [i.input for i in a.items]  # SEED still decides
+
+
+def _gsm_files(tmp_path, target):
+    def rows(r):
+        return "".join(json.dumps({"question": f"What is {i} + 1?", "num": i + 1,
+                                   "answer": f"{i} plus 1 is <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1}"}) + "\n" for i in r)
+    (tmp_path / "test.jsonl").write_text(rows(range(6)))
+    (tmp_path / "train.jsonl").write_text(rows(range(10, 16)))
+    (tmp_path / "t.yaml").write_text(
+        "task: gsm\ndataset_path: json\ndataset_kwargs: {data_files: {test: test.jsonl, train: train.jsonl}}\n"
+        "test_split: test\nfewshot_split: train\noutput_type: generate_until\n"
+        f"doc_to_text: \"Question: {{{{question}}}}\\nAnswer:\"\ndoc_to_target: {json.dumps(target)}\n")
+    return tmp_path / "t.yaml"
+
+
+def test_lmeval_gsm8k_target_after_hashes_offers_the_worked_solution(tmp_path):
+    spec.forget()
+    task = load_task(str(_gsm_files(tmp_path, "{{answer.split('####')[-1].strip()}}")), 3, 0)
+    assert all(e.rationale == f"{int(e.target) - 1} plus 1 is <<{int(e.target) - 1}+1={e.target}>>{e.target}"
+               for e in task.exemplars)
+    assert any("part of the answer before '####'" in n for n in task.meta["notes"])
+
+
+def test_cot_on_an_lmeval_file_without_rationale_names_the_files_own_key(tmp_path):
+    spec.forget()
+    path = _gsm_files(tmp_path, "num")
+    p = cli("render", "--task", str(path), "--strategy", "cot", "--n", "1")
+    assert p.returncode == 2 and "metadata: {crossover: {rationale:" in p.stderr and "fields:" not in p.stderr
+
+
+def test_regex_replace_strips_calculator_annotations_within_the_regex_limits():
+    from toolkit.core.errors import UserError
+    from toolkit.core.prompting import render_string
+    out = render_string("{{ r | regex_replace('<<[^>]*>>', '') }}", r="3 * 4 = <<3*4=12>>12 apples")
+    assert out == "3 * 4 = 12 apples"
+    for bad in ("'(a+)+b', ''", "'x' * 300, ''"):
+        with pytest.raises(UserError) as e:
+            render_string("{{ r | regex_replace(" + bad + ") }}", r="aaa")
+        assert "\n" not in str(e.value)

@@ -25,6 +25,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from toolkit.core.errors import UserError, did_you_mean
+from toolkit.core.scoring import regex_replace
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: toolkit/core/<this file>
 PROMPTS = ROOT / "prompts"
@@ -58,6 +59,7 @@ _ENV = _Sandbox(
     keep_trailing_newline=True,
     autoescape=False,
 )
+_ENV.filters["regex_replace"] = regex_replace  # the one string filter beyond Jinja's own (docs/tasks.md)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 _PLAIN = (str, int, float, bool, type(None))
 

@@ -201,8 +201,9 @@ def _nested_repeat(tree: Any, inside: bool = False) -> Optional[str]:
     return None
 
 
-def check_regex(pattern: object) -> Optional[str]:
-    """None when ``pattern`` is an acceptable answer regex, else why not (for a one-line error)."""
+def check_regex(pattern: object, groups: Optional[int] = 1) -> Optional[str]:
+    """None when ``pattern`` is an acceptable answer regex (``groups`` capturing groups; None: any
+    number, as a template's ``regex_replace`` allows), else why not (for a one-line error)."""
     import re._parser as sre_parse  # type: ignore[import-not-found]
     if not isinstance(pattern, str) or not pattern:
         return "give a non-empty pattern"
@@ -213,7 +214,7 @@ def check_regex(pattern: object) -> Optional[str]:
         tree = sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError) as e:
         return f"not a valid regular expression ({e})"
-    if compiled.groups != 1:
+    if groups is not None and compiled.groups != groups:
         return f"the pattern must have exactly one capturing group (the answer), it has {compiled.groups}; " \
                "use (?:...) for the others"
     why = _nested_repeat(list(tree))
@@ -227,6 +228,27 @@ def _compiled(pattern: str) -> Any:
     if pattern not in _COMPILED:
         _COMPILED[pattern] = (_regex_mod or re).compile(pattern)
     return _COMPILED[pattern]
+
+
+def regex_replace(value: Any, pattern: str, replacement: str = "") -> str:
+    """The templates' ``regex_replace`` filter, with answer_regex's limits (length, no nested
+    repeats, a time budget): ``{{ ex.rationale | regex_replace('<<[^>]*>>', '') }}`` strips GSM8K's
+    calculator annotations."""
+    import jinja2
+
+    why = check_regex(pattern, groups=None)
+    if why:
+        raise jinja2.exceptions.FilterArgumentError(f"regex_replace pattern {pattern!r}: {why}")
+    if not isinstance(replacement, str) or len(replacement) > MAX_PATTERN:
+        raise jinja2.exceptions.FilterArgumentError("regex_replace: the replacement must be a short string")
+    try:
+        if _regex_mod is not None:
+            return _compiled(pattern).sub(replacement, str(value), timeout=REGEX_TIMEOUT_S)
+        return _compiled(pattern).sub(replacement, str(value))
+    except TimeoutError:
+        raise jinja2.exceptions.FilterArgumentError(f"regex_replace pattern {pattern!r} took too long") from None
+    except (re.error, IndexError) as e:  # a bad group reference in the replacement
+        raise jinja2.exceptions.FilterArgumentError(f"regex_replace replacement {replacement!r}: {e}") from None
 
 
 def _regex_matches(pattern: str, text: str) -> list[Any]:

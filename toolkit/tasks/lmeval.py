@@ -57,6 +57,17 @@ _TRAIL = re.compile(r"\s*(?:Answer|A)\s*:\s*$")
 _LISTED = re.compile(r"(?m)^\s*\(?([A-H])[.):]\s")
 
 
+#: doc_to_target templates that keep what follows "####" (GSM8K's final answer after its worked solution)
+_AFTER_HASHES = re.compile(r"""^\{\{\s*(\w+)\.split\(\s*(['"])####\2\s*\)\s*\[\s*-1\s*\](\.strip\(\))?\s*\}\}$""")
+
+
+def worked_solution(doc_to_target: Any) -> Optional[str]:
+    """For a target that is the part of a column after "####" (GSM8K), the template of the part before
+    it: the worked solution a chain-of-thought exemplar shows. None otherwise."""
+    m = _AFTER_HASHES.match(doc_to_target.strip()) if isinstance(doc_to_target, str) else None
+    return "{{ " + m.group(1) + ".split('####')[0].strip() }}" if m else None
+
+
 def is_lmeval(data: Any) -> bool:
     return isinstance(data, dict) and "fields" not in data and any(k in data for k in MARKERS)
 
@@ -327,6 +338,13 @@ class _Converter:
             if key in cx:
                 f[key] = self.ref(cx.pop(key), rows.columns, key, ("metadata", "crossover", key))
                 self.link(("fields", key), ("metadata", "crossover", key))
+        if "rationale" not in f:
+            offered = worked_solution(d["doc_to_target"])
+            if offered:
+                f["rationale"] = {"template": offered}
+                self.link(("fields", "rationale"), ("doc_to_target",))
+                self.notes.append(f"rationale: the part of the answer before '####' ({offered}), GSM8K's worked "
+                                  "solution, for chain of thought; set metadata.crossover.rationale to choose another")
         return f
 
     def frame_stripped(self, ref: Any) -> Any:

@@ -128,9 +128,11 @@ def import_lmeval(src: str, out: Optional[str]) -> str:
     base = dest.parent if dest else Path.cwd()
     converted = _relative_paths(converted, base)
     converted = native_notes(converted)
+    review = ("# Review answer_type and fields.rationale (offered: the worked solution before '####'; delete it "
+              "if it is not one), then:\n" if "rationale" in converted.get("fields", {}) else
+              "# Review answer_type, add fields.rationale for chain of thought, then:\n")
     header = (f"# Converted by `python -m toolkit tasks import {src}`: a Crossover task spec (docs/tasks.md).\n"
-              "# Review answer_type, add fields.rationale for chain of thought, then:\n"
-              f"#   python -m toolkit tasks validate {display(dest) if dest else 'THIS_FILE'}\n")
+              + review + f"#   python -m toolkit tasks validate {display(dest) if dest else 'THIS_FILE'}\n")
     text = header + yaml.safe_dump(converted, sort_keys=False, allow_unicode=True, width=100)
     if dest:
         if dest.exists():

@@ -63,6 +63,8 @@ class Built:
     sources: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
     n_exemplar_rows: int = 0
+    #: read from another format (an lm-eval YAML): fixes name that format's keys
+    converted: bool = False
 
 
 #: spec name -> resolved spec path, for this process: two different specs may not share a name
@@ -152,14 +154,17 @@ def build(path: Path) -> Built:
                         "(see docs/tasks.md)")
     notes: list[str] = []
     labels: dict[str, str] = {}
+    converted = False
     for recognise, convert in CONVERTERS:  # another format (lm-eval's YAML) first becomes a native spec
         if recognise(data):
             data, lines, notes, labels = convert(data, lines, path)
+            converted = True
             break
     spec = validate_spec(data, lines, name, labels)
     b = _Builder(spec, path, name, lines, labels)
     built = b.run()
     built.notes = notes + built.notes
+    built.converted = converted
     _register(built)
     return built
 
@@ -171,15 +176,20 @@ def _register(b: Built) -> None:
         raise UserError(f"{display(b.path)}: name", name, f"another task file ({display(Path(previous))}) already "
                         "uses this name in this run; give each task a unique name")
     _LOADED[name] = str(b.path)
+
+    def where(key: str) -> str:  # how the file's own format maps a field
+        if b.converted:
+            return f"metadata: {{{{crossover: {{{{{key}: <column or template>}}}}}}}} in the lm-eval file"
+        return f"fields: {{{{{key}: <column>}}}}"
     hints = {
         "rationale": ("template '{template}' shows each exemplar's rationale (chain of thought), but this task's "
-                      "exemplars have none; map a rationale column (fields: {{rationale: <column>}}) or run a "
+                      f"exemplars have none; map a rationale column ({where('rationale')}) or run a "
                       "strategy that needs none (few_shot, zero_shot_cot, instruction)"),
         "scratch": ("template '{template}' shows each exemplar's scratchpad, but this task's exemplars have none; "
-                    "map a scratch column (fields: {{scratch: <column>}}) or run another strategy"),
+                    f"map a scratch column ({where('scratch')}) or run another strategy"),
         "decomposition": ("template '{template}' shows each exemplar's sub-questions (least-to-most), but this "
-                          "task's exemplars have none; map a decomposition column (fields: {{decomposition: "
-                          "<column>}}, one sub-question per line) or run another strategy"),
+                          f"task's exemplars have none; map a decomposition column ({where('decomposition')}, "
+                          "one sub-question per line) or run another strategy"),
     }
     register_task(name, TaskTemplates(source=display(b.path), overrides=dict(b.overrides),
                                       no_exemplars=b.spec.exemplars is None, hints=hints))

@@ -63,19 +63,19 @@ def cmd_run(a: argparse.Namespace, console: Console) -> int:
     store, code = run(exp, Path(a.runs_dir), a.run, console, rung=a.rung, prepare=a.prepare)
     if a.prepare:
         names = " ".join(r["name"] for r in store.read_config()["ladder"]["rungs"])
-        console.print(f"prepared run {store.run_id}; run each rung (one job each, any machine sharing runs/):\n"
+        say(console, f"prepared run {store.run_id}; run each rung (one job each, any machine sharing runs/):\n"
                       f"  make run RUN={store.run_id} RUNG=<rung>   for rung in: {names}\n"
                       f"then `make report RUN={store.run_id}`")
         return code
     if a.rung:
-        console.print(f"rung {a.rung} of {store.run_id}: records in runs/{store.run_id}/rungs/{a.rung}/; "
+        say(console, f"rung {a.rung} of {store.run_id}: records in runs/{store.run_id}/rungs/{a.rung}/; "
                       f"`make report RUN={store.run_id}` merges every rung")
         return code
     from toolkit.analysis.build import write_report  # pandas/scipy load after the run, not before it
 
     write_report(store)  # the analysis, after the run: running never imports analysis
     render_report(_load(store.dir), console)
-    console.print(f"records: {store.records_path}  ·  `make report RUN={store.run_id}` to see this again")
+    say(console, f"records: {store.records_path}  ·  `make report RUN={store.run_id}` to see this again")
     return code
 
 
@@ -105,6 +105,12 @@ def stored_experiment(run_ref: str, runs_dir: Path, overrides: dict) -> "Experim
             raise UserError(MAKE_NAMES[key], value, f"run {store.run_id} was started with {key}="
                             f"{_stored_value(stored, key)!r}; drop {MAKE_NAMES[key]} to resume it, or omit RUN to start a new run")
     return stored
+
+
+def say(console: Console, text: str) -> None:
+    """A line that carries a command: never wrapped by rich (the terminal wraps it, so a copy of the
+    line pastes as one command), no markup or highlighting."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _flat(overrides: dict, stored: Any) -> dict:
@@ -226,8 +232,8 @@ def cmd_tasks(a: argparse.Namespace, console: Console) -> int:
         files = new_task(a.name, a.dir)
         for f in files:
             console.print(f"wrote {f}", highlight=False)
-        console.print(f"next: edit them, then `python -m toolkit tasks validate {files[0]}` and "
-                      f"`make run STRATEGY=cot TASKS={files[0]}`", highlight=False)
+        say(console, f"next: edit them, then `python -m toolkit tasks validate {files[0]}` and "
+                      f"`make run STRATEGY=cot TASKS={files[0]}`")
         return 0
     if action == "validate":
         return _validate_tasks(a.files, a.shots, console)
@@ -235,7 +241,7 @@ def cmd_tasks(a: argparse.Namespace, console: Console) -> int:
         from toolkit.tasks.scaffold import import_lmeval
         text = import_lmeval(a.file, a.out)
         if a.out:
-            console.print(f"wrote {a.out}; check it with `python -m toolkit tasks validate {a.out}`", highlight=False)
+            say(console, f"wrote {a.out}; check it with `python -m toolkit tasks validate {a.out}`")
         else:
             sys.stdout.write(text)
         return 0
@@ -245,7 +251,7 @@ def cmd_tasks(a: argparse.Namespace, console: Console) -> int:
         t = load_task(name, 1, 0)
         table.add_row(name, t.answer_type, f"{t.random_baseline:.2f}", t.description)
     console.print(table)
-    console.print("your own data: `python -m toolkit tasks new NAME` (docs/tasks.md)", highlight=False)
+    say(console, "your own data: `python -m toolkit tasks new NAME` (docs/tasks.md)")
     return 0
 
 
@@ -285,11 +291,16 @@ def cmd_models(a: argparse.Namespace, console: Console) -> int:
             table.add_row(name, lad.family, str(len(lad.rungs)), lad.description)
     else:
         lad = load_ladder(a.ladder)
-        table = Table("rung", "model", "params", "train tokens", "FLOPs", title=f"{lad.name} ({lad.family})")
+        from toolkit.core.fmt import human
+        table = Table(title=f"{lad.name} ({lad.family})")
+        for name, kw in (("rung", {"overflow": "fold"}), ("model", {"overflow": "fold", "ratio": 1}),
+                         ("params", {"justify": "right"}), ("train tokens", {"justify": "right"}),
+                         ("FLOPs", {"justify": "right"})):
+            table.add_column(name, **kw)  # names fold onto a second line instead of being cut at 80 columns
         for r in lad.rungs:
             flops = r.training_flops()
-            table.add_row(r.name, r.model, f"{r.params:.3g}", f"{r.train_tokens:.3g}" if r.train_tokens else "—",
-                          f"{flops:.2e}" if flops else "—")
+            table.add_row(r.name, r.model, human(r.params), human(r.train_tokens) if r.train_tokens else "—",
+                          human(flops) if flops else "—")
     console.print(table)
     return 0
 
@@ -364,7 +375,7 @@ def cmd_launch(a: argparse.Namespace, console: Console) -> int:
     from toolkit.run.launch import slurm
 
     files = slurm(a.ladder, Path(a.out), time=a.time, partition=a.partition, cpus=a.cpus)
-    console.print(f"wrote {files['script']} and {files['ladder']}\n"
+    say(console, f"wrote {files['script']} and {files['ladder']}\n"
                   f"  1. sbatch {files['script']}\n"
                   f"  2. when squeue shows the tasks running: make run STRATEGY=cot MODELS={files['ladder']}")
     return 0

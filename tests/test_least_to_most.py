@@ -16,6 +16,7 @@ from toolkit.core.config import Sampling
 from toolkit.core.errors import UserError
 from toolkit.core.strategy import get_strategy
 from toolkit.core.types import Completion
+from toolkit.backends.testing import one_rung_zoo_ladder
 from toolkit.run.store import load_records
 from toolkit.tasks import draw_exemplars, load_task
 
@@ -141,10 +142,7 @@ def test_fake_pipeline_runs_both_stages_and_reports_the_second(tmp_path):
 
 @pytest.mark.integration
 def test_least_to_most_runs_both_passes_on_the_zoo(tmp_path):
-    lad = yaml.safe_load((ROOT / "configs/models/zoo.yaml").read_text())
-    lad["rungs"] = [{**r, "model": str(ROOT / r["model"]), "instruct_model": str(ROOT / r["instruct_model"]),
-                     "manifest": str(ROOT / r["manifest"])} for r in lad["rungs"] if r["name"] == "zoo-s"]
-    (tmp_path / "zoo1.yaml").write_text(yaml.safe_dump(lad))
+    one_rung_zoo_ladder(tmp_path / "zoo1.yaml", "zoo-s")
     cmd = [sys.executable, "-m", "toolkit", "--runs-dir", str(tmp_path / "runs"), "run", "--strategy", "least_to_most",
            "--tasks", "arith_words,program_trace", "--n", "3", "--exemplar-seeds", "0",
            "--models", str(tmp_path / "zoo1.yaml")]

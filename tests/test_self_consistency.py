@@ -12,6 +12,7 @@ import yaml
 from toolkit.core.config import Sampling, SelfConsistency
 from toolkit.core.strategy import get_strategy
 from toolkit.core.types import Completion, Item, Sample, Task
+from toolkit.backends.testing import one_rung_zoo_ladder
 from toolkit.run.store import load_records
 from toolkit.tasks import draw_exemplars, load_task
 
@@ -121,10 +122,7 @@ def test_self_consistency_runs_on_the_zoo_and_a_second_run_samples_the_same(tmp_
     runs = tmp_path / "runs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     ladder = tmp_path / "zoo1.yaml"
-    lad = yaml.safe_load((ROOT / "configs/models/zoo.yaml").read_text())
-    lad["rungs"] = [{**r, "model": str(ROOT / r["model"]), "instruct_model": str(ROOT / r["instruct_model"]),
-                     "manifest": str(ROOT / r["manifest"])} for r in lad["rungs"] if r["name"] == "zoo-m"]
-    ladder.write_text(yaml.safe_dump(lad))
+    one_rung_zoo_ladder(ladder, "zoo-m")
 
     def run(*extra):
         cmd = [sys.executable, "-m", "toolkit", "--runs-dir", str(runs), "run", "--strategy", "self_consistency",

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from toolkit.backends.testing import one_rung_zoo_ladder
 from toolkit.run.store import load_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,10 +29,7 @@ def test_both_forms_validate_with_chain_of_thought_ready():
 
 @pytest.mark.integration
 def test_gsm8k_walkthrough_runs_end_to_end_on_the_zoo(tmp_path):
-    lad = yaml.safe_load((ROOT / "configs/models/zoo.yaml").read_text())
-    lad["rungs"] = [{**r, "model": str(ROOT / r["model"]), "instruct_model": str(ROOT / r["instruct_model"]),
-                     "manifest": str(ROOT / r["manifest"])} for r in lad["rungs"] if r["name"] == "zoo-xs"]
-    (tmp_path / "zoo1.yaml").write_text(yaml.safe_dump(lad))
+    one_rung_zoo_ladder(tmp_path / "zoo1.yaml", "zoo-xs")
     p = toolkit("--runs-dir", str(tmp_path / "runs"), "run", "--strategy", "cot", "--tasks", ",".join(TASKS),
                 "--n", "4", "--exemplar-seeds", "0", "--models", str(tmp_path / "zoo1.yaml"))
     assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]

@@ -106,3 +106,17 @@ def run_backend_job(job_path: Path, out_path: Path) -> None:
 
 if __name__ == "__main__":
     run_backend_job(Path(sys.argv[1]), Path(sys.argv[2]))
+
+
+def one_rung_zoo_ladder(out: Path, rung: str) -> Path:
+    """The bundled zoo ladder cut to ``rung``, with absolute model paths, written to ``out``: a real
+    engine run of one tiny rung from any working directory (the integration tests' ladder)."""
+    import yaml
+
+    from toolkit.core.config import LADDERS, ROOT
+
+    lad = yaml.safe_load((LADDERS / "zoo.yaml").read_text())
+    lad["rungs"] = [{**r, **{k: str(ROOT / r[k]) for k in ("model", "instruct_model", "manifest")}}
+                    for r in lad["rungs"] if r["name"] == rung]
+    out.write_text(yaml.safe_dump(lad))
+    return out

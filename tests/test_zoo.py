@@ -8,6 +8,7 @@ then check a sample of the actual training stream against the actual evaluation 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -164,6 +165,48 @@ def test_curriculum_short_phase_keeps_to_its_tasks_and_strategies():
     assert early and {d.task for d in early} == {"addition"}
     assert {d.strategy for d in early} == {"scratchpad", "few_shot"}
     assert len({d.task for d in late}) > 1 and len({d.strategy for d in late}) > 2
+
+
+def test_lead_phase_keeps_to_its_strategies_then_the_short_phase_takes_over():
+    """The first lead_tokens of the short phase show only lead_strategies, then short_strategies."""
+    rec = Recipe(short_first=40_000, short_tasks=(("addition", 1.0),),
+                 short_strategies=(("cot", 1.0), ("few_shot", 1.0)),
+                 lead_tokens=20_000, lead_strategies=(("scratchpad", 1.0),))
+    seen = 0
+    phases: dict[str, set] = {"lead": set(), "short": set(), "mixed": set()}
+    for d in documents(rec, limit=900):
+        phases["lead" if seen < 20_000 else "short" if seen < 40_000 else "mixed"].add(d.strategy)
+        seen += len(d.text) + 2
+    assert phases["lead"] == {"scratchpad"}
+    assert phases["short"] == {"cot", "few_shot"}
+    assert len(phases["mixed"]) > 2
+
+
+def test_recipe_options_at_their_defaults_leave_the_recipe_hash_as_it_was():
+    """The committed zoo's manifests carry the hash of a recipe written before the lead phase and the
+    length warm-up existed: at their defaults those options are left out of the description."""
+    base = Recipe(short_first=1000)
+    assert "lead_tokens" not in base.describe() and "length_warmup_chars" not in base.describe()
+    used = dataclasses.replace(base, length_warmup_tokens=500, length_warmup_chars=180)
+    assert used.describe()["length_warmup_chars"] == 180
+
+
+def test_length_warmup_keeps_the_first_tokens_to_short_documents():
+    """The first length_warmup_tokens hold only documents of at most length_warmup_chars characters
+    (BOS and EOS counted); after them the long ones come back. At 180 characters, addition keeps to
+    1-3 digit problems in the scratchpad format."""
+    rec = Recipe(short_first=60_000, short_tasks=(("addition", 1.0),),
+                 short_strategies=(("scratchpad", 1.0), ("few_shot", 1.0)),
+                 length_warmup_tokens=30_000, length_warmup_chars=180)
+    seen = 0
+    early, late = [], []
+    for d in documents(rec, limit=800):
+        (early if seen < 30_000 else late).append(d)
+        seen += len(d.text) + 2
+    assert early and max(len(d.text) + 2 for d in early) <= 180
+    assert max(len(d.text) + 2 for d in late) > 180
+    digits = {len(d.text.split("What is ")[-1].split(" + ")[0]) for d in early if d.strategy == "scratchpad"}
+    assert digits and max(digits) <= 3 and 3 in digits
 
 
 def test_encode_matches_the_saved_tokenizer(tmp_path):
@@ -335,3 +378,29 @@ def test_smallest_rung_loads_in_vllm_and_matches_transformers(tmp_path):
         hf = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
         same += hf[:16] == got[r["key"]][:16]
     assert same >= 2, (got, hf)  # bf16 engine vs fp32 reference: the first characters agree
+
+
+# ---- the column-sum probe (docs/zoo.md) ------------------------------------------------------------
+
+def test_probe_positions_are_the_column_sum_digits():
+    from toolkit.core.types import Item
+    from toolkit.tasks.addition import draft
+    from toolkit.zoo.probe import sum_positions
+
+    st = get_strategy("scratchpad", 0, Sampling())
+    dr = draft(87648938, 17496173)
+    item = Item(id="x", input=dr.input, target=dr.target, rationale=dr.rationale, scratch=dr.scratch, meta=dr.meta)
+    prompt, gold = st.render(_task("addition"), item, []), st.gold_completion(_task("addition"), item)
+    text = prompt + gold
+    sums = [text[q] for q in sum_positions(gold, len(prompt))]
+    assert "".join(reversed(sums)) == "05145111"  # 87648938 + 17496173 = 105145111: one digit per column
+
+
+def test_probe_cli_measures_a_rung_and_refuses_unknown_ones():
+    from toolkit.zoo.__main__ import main
+    from toolkit.zoo.probe import column_sums
+
+    acc = column_sums(ZOO_DIR / "zoo-xs", n=2)
+    assert sorted(acc) == list(range(1, 9)) and all(0.0 <= v <= 1.0 for v in acc.values())
+    assert main(["probe", "--rung", "zoo-q"]) == 2
+    assert main(["probe", "--model", str(ZOO_DIR)]) == 2  # the family's folder, not a rung

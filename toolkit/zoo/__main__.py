@@ -1,5 +1,6 @@
 """``python -m toolkit.zoo train [--rung NAME ...] [--tokens N] [--out DIR]`` (``make zoo``),
-``python -m toolkit.zoo list``, ``python -m toolkit.zoo corpus [--n N]``, ``python -m toolkit.zoo verify``."""
+``python -m toolkit.zoo list``, ``python -m toolkit.zoo corpus [--n N]``, ``python -m toolkit.zoo verify``,
+``python -m toolkit.zoo probe [--rung NAME ... | --model DIR ...]`` (the scratchpad's column sums, teacher-forced)."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,10 @@ def main(argv: list[str]) -> int:
     co.add_argument("--n", type=int, default=4)
     co.add_argument("--split", default="train", choices=("train", "eval"))
     sub.add_parser("verify", help="check every rung's weights against its manifest")
+    pr = sub.add_parser("probe", help="teacher-forced accuracy of the scratchpad's column sums by length (chance 10%%)")
+    pr.add_argument("--rung", action="append", help="a committed rung (repeatable); default: every rung")
+    pr.add_argument("--model", action="append", type=Path, help="a rung directory elsewhere (repeatable)")
+    pr.add_argument("--n", type=int, default=40, help="problems per length (default 40)")
     args = ap.parse_args(argv)
 
     from toolkit.zoo import train as T
@@ -50,6 +55,8 @@ def main(argv: list[str]) -> int:
         problems = [p for s in T.RUNGS for p in verify(ZOO_DIR / s.name)]
         print("\n".join(problems) or "ok")
         return 1 if problems else 0
+    if args.cmd == "probe":
+        return probe(args, T)
     names = args.rung or [s.name for s in T.RUNGS]
     try:
         specs = [T.spec(n) for n in names]
@@ -66,6 +73,25 @@ def main(argv: list[str]) -> int:
         rc = 0
     print(f"[zoo] {len(specs)} rung(s) in {time.perf_counter() - t0:.0f}s", flush=True)
     return rc
+
+
+def probe(args: argparse.Namespace, T) -> int:
+    from toolkit.zoo.probe import column_sums
+
+    dirs = list(args.model or [])
+    try:
+        dirs += [ZOO_DIR / T.spec(n).name for n in (args.rung or ([] if dirs else [s.name for s in T.RUNGS]))]
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    for d in dirs:
+        if not (d / "config.json").is_file():
+            print(f"error: --model {d}: no config.json there; give a rung directory (models/zoo/<rung>)", file=sys.stderr)
+            return 2
+    for d in dirs:
+        acc = column_sums(d, n=args.n)
+        print(f"{d}: " + " ".join(f"{k}d {v:.0%}" for k, v in acc.items()), flush=True)
+    return 0
 
 
 def train_in_parallel(specs: list, args: argparse.Namespace) -> int:

@@ -18,6 +18,9 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   exemplars (fewer if the document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
 * optionally a curriculum: the first ``short_first`` tokens keep to ``short_tasks`` and
   ``short_strategies`` with at most ``short_max_shots`` exemplars (where tiny models learn to copy);
+  the first ``lead_tokens`` of them keep to ``lead_strategies``, and the first ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars``
+  characters (a sequence-length warm-up: on addition, the 1-3 digit problems, where the scratchpad's
+  column sums are learned before the long ones);
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.
@@ -95,6 +98,17 @@ class Recipe:
     #: (task, weight) and (strategy, weight) pairs of the short phase; empty: those of the whole stream
     short_tasks: tuple[tuple[str, float], ...] = ()
     short_strategies: tuple[tuple[str, float], ...] = ()
+    #: the first ``lead_tokens`` of the short phase keep to ``lead_strategies`` (e.g. the scratchpad
+    #: alone: its column sums are read from digits a line back and take tiny models the longest)
+    lead_tokens: int = 0
+    lead_strategies: tuple[tuple[str, float], ...] = ()
+    #: a length warm-up (Li et al. 2022's sequence-length warm-up, by document): the first
+    #: ``length_warmup_tokens`` of the stream keep to documents of at most ``length_warmup_chars`` characters
+    #: (BOS and EOS included; longer ones are drawn and dropped). Measured here: a 4M rung trained on
+    #: 1-8 digit scratchpads sat at chance on the column sums for 2M tokens; after 1.2M tokens of short
+    #: (1-3 digit) ones first it learned them (76-100% of the sums, teacher-forced); docs/zoo.md
+    length_warmup_tokens: int = 0
+    length_warmup_chars: int = 0
     #: token positions per batch (rows of one length, see :func:`batches`)
     batch_tokens: int = 1024
     #: "answers": the loss is on the answers only (every exemplar's and the final one, see
@@ -125,7 +139,8 @@ class Recipe:
             for t, _ in r.tasks:
                 for p in st.template_paths(_task(t)):
                     templates[f"{s}/{t}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-        return {**asdict(r), "split": {"eval_percent": EVAL_PERCENT, "salt": SPLIT_SALT,
+        fields = {k: v for k, v in asdict(r).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+        return {**fields, "split": {"eval_percent": EVAL_PERCENT, "salt": SPLIT_SALT,
                           "function": "toolkit.tasks.base.split_of"},
                 "generator_versions": {t: TASKS.get(t).version for t, _ in r.tasks},
                 "template_sha256": templates, "p_proposed_right": P_PROPOSED_RIGHT,
@@ -138,6 +153,11 @@ class Recipe:
             h.update(doc.text.encode())
             h.update(b"\x00")
         return h.hexdigest()
+
+
+#: recipe fields added after the first zoo, with their defaults: at the default they are left out of
+#: the description, so a recipe that does not use them keeps the hash it had before they existed
+_LATER_FIELDS = {"lead_tokens": 0, "lead_strategies": (), "length_warmup_tokens": 0, "length_warmup_chars": 0}
 
 
 @dataclass(frozen=True)
@@ -232,6 +252,7 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
     # the short phase's weights over the same names (a name it does not list gets 0)
     short_task_weights = [dict(r.short_tasks).get(t, 0.0) for t in task_names_] if r.short_tasks else task_weights
     short_weights = [dict(r.short_strategies).get(s, 0.0) for s in names] if r.short_strategies else weights
+    lead_weights = [dict(r.lead_strategies).get(s, 0.0) for s in names] if r.lead_strategies else short_weights
     cache: dict[tuple[str, int], Strategy] = {}
 
     def strat(name: str, k: int) -> Strategy:
@@ -243,7 +264,7 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
     while limit is None or n < limit:
         short = chars < r.short_first
         t = rng.choices(task_names_, short_task_weights if short else task_weights)[0]
-        s = rng.choices(names, short_weights if short else weights)[0]
+        s = rng.choices(names, (lead_weights if chars < r.lead_tokens else short_weights) if short else weights)[0]
         task = tasks[t]
         most = r.short_max_shots if short else r.max_shots
         shot_w = r.shot_weights[:most + 1] if any(r.shot_weights[:most + 1]) else None  # None: uniform
@@ -261,6 +282,8 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
             k -= 1
         if gold is None or len(text) + 2 > r.seq_len:
             continue
+        if chars < r.length_warmup_tokens and len(text) + 2 > r.length_warmup_chars:
+            continue  # the length warm-up: its items are spent, so the stream stays a function of the seed
         shown = exemplars[:k] if strat(s, 0).uses_exemplars else []
         yield Doc(t, s, k, text, answer_spans(strat(s, 0), task, shown, text, len(text) - len(gold)))
         n += 1

@@ -24,7 +24,7 @@ from toolkit.tasks import TASKS, load_task, task_names
 from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, split_of
 from toolkit.zoo import ZOO_DIR
 from toolkit.zoo import train as T
-from toolkit.zoo.corpus import (STRATEGY_WEIGHTS, BOS, EOS, IGNORE, PAD, Recipe, _task, batches, documents, encode, item_stream,
+from toolkit.zoo.corpus import (STRATEGY_WEIGHTS, BOS, EOS, IGNORE, PAD, Recipe, task_shell, batches, documents, encode, item_stream,
                                 labels_for, near_miss, training_tasks)
 from toolkit.zoo.manifest import read_manifest, sha256_file, verify
 
@@ -91,7 +91,7 @@ def test_corpus_documents_use_only_training_items():
 def test_gold_completion_is_what_the_exemplars_show(strategy, name):
     """Rendered as an exemplar, an item reads "<question>\\nA:<gold completion>\\n\\n": the model is
     trained on exactly the text its few-shot prompts show."""
-    task = _task(name)
+    task = task_shell(name)
     items = load_task(name, 2, 0).items
     st = get_strategy(strategy, 1, Sampling())
     prompt = st.render(task, items[1], [items[0]])
@@ -100,7 +100,7 @@ def test_gold_completion_is_what_the_exemplars_show(strategy, name):
 
 
 def test_every_strategy_has_a_gold_completion_or_is_skipped():
-    task, item = _task("arith_words"), load_task("arith_words", 1, 0).items[0]
+    task, item = task_shell("arith_words"), load_task("arith_words", 1, 0).items[0]
     for name in strategy_names():
         gold = get_strategy(name, 0, Sampling()).gold_completion(task, item, {"extracted": item.target})
         assert gold is None or isinstance(gold, str)
@@ -120,7 +120,7 @@ def test_true_false_documents_label_the_proposal():
 def test_near_miss_is_never_the_target(name):
     import random
     rng = random.Random(0)
-    task = _task(name)
+    task = task_shell(name)
     for item in load_task(name, 100, 0).items:
         assert near_miss(task, item, rng).lower() != item.target.lower()
 
@@ -390,7 +390,7 @@ def test_probe_positions_are_the_column_sum_digits():
     st = get_strategy("scratchpad", 0, Sampling())
     dr = draft(87648938, 17496173)
     item = Item(id="x", input=dr.input, target=dr.target, rationale=dr.rationale, scratch=dr.scratch, meta=dr.meta)
-    prompt, gold = st.render(_task("addition"), item, []), st.gold_completion(_task("addition"), item)
+    prompt, gold = st.render(task_shell("addition"), item, []), st.gold_completion(task_shell("addition"), item)
     text = prompt + gold
     sums = [text[q] for q in sum_positions(gold, len(prompt))]
     assert "".join(reversed(sums)) == "05145111"  # 87648938 + 17496173 = 105145111: one digit per column

@@ -137,7 +137,7 @@ class Recipe:
         for s, _ in r.strategies:
             st = get_strategy(s, 0, Sampling())
             for t, _ in r.tasks:
-                for p in st.template_paths(_task(t)):
+                for p in st.template_paths(task_shell(t)):
                     templates[f"{s}/{t}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         fields = {k: v for k, v in asdict(r).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
         return {**fields, "split": {"eval_percent": EVAL_PERCENT, "salt": SPLIT_SALT,
@@ -171,7 +171,7 @@ class Doc:
     spans: tuple[tuple[int, int], ...] = ()
 
 
-def _task(name: str) -> Task:
+def task_shell(name: str) -> Task:
     """A Task shell (no items): what Strategy.render needs to format a question."""
     gen = TASKS.get(name)
     return Task(name=gen.name, answer_type=gen.answer_type, items=[], exemplars=[],
@@ -244,7 +244,7 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
     """The document stream: a seeded (task, strategy, shots) per document, items from ``split``."""
     r = recipe.resolved()
     rng = random.Random(f"zoo-corpus/{split}/{r.seed}")
-    tasks = {t: _task(t) for t, _ in r.tasks}
+    tasks = {t: task_shell(t) for t, _ in r.tasks}
     streams = {t: item_stream(TASKS.get(t), split, r.seed) for t, _ in r.tasks}
     task_names_, task_weights = [t for t, _ in r.tasks], [w for _, w in r.tasks]
     names = [s for s, _ in r.strategies]

@@ -41,11 +41,11 @@ def column_sums(model_dir: Path, n: int = 40, seed: int = 7, threads: int = 1) -
     from transformers import LlamaForCausalLM
 
     from toolkit.tasks.addition import draft, operand
-    from toolkit.zoo.corpus import BOS, VOCAB, _task
+    from toolkit.zoo.corpus import BOS, VOCAB, task_shell
 
     torch.set_num_threads(threads)
     model: Any = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    st, task = get_strategy("scratchpad", 0, Sampling()), _task("addition")
+    st, task = get_strategy("scratchpad", 0, Sampling()), task_shell("addition")
     rng = random.Random(f"zoo-probe/{seed}")
     out = {}
     for d in LENGTHS:

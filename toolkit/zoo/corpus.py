@@ -18,9 +18,9 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   exemplars (fewer if the document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
 * optionally a curriculum: the first ``short_first`` tokens keep to ``short_tasks`` and
   ``short_strategies`` with at most ``short_max_shots`` exemplars (where tiny models learn to copy);
-  the first ``lead_tokens`` of them keep to ``lead_strategies``, and the first ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars``
-  characters (a sequence-length warm-up: on addition, the 1-3 digit problems, where the scratchpad's
-  column sums are learned before the long ones);
+  the first ``lead_tokens`` of them keep to ``lead_strategies``, and the first
+  ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars`` characters (a
+  sequence-length warm-up; on addition, 1-3 digit problems first). Both are off in the committed recipe;
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.
@@ -106,7 +106,7 @@ class Recipe:
     #: ``length_warmup_tokens`` of the stream keep to documents of at most ``length_warmup_chars`` characters
     #: (BOS and EOS included; longer ones are drawn and dropped). Measured here: a 4M rung trained on
     #: 1-8 digit scratchpads sat at chance on the column sums for 2M tokens; after 1.2M tokens of short
-    #: (1-3 digit) ones first it learned them (76-100% of the sums, teacher-forced); docs/zoo.md
+    #: (1-3 digit) ones first it learned them in 2 seeds of 3 (72-98% of the sums, teacher-forced); docs/zoo.md
     length_warmup_tokens: int = 0
     length_warmup_chars: int = 0
     #: token positions per batch (rows of one length, see :func:`batches`)

@@ -24,7 +24,7 @@ from toolkit.tasks import TASKS, load_task, task_names
 from toolkit.tasks.base import EVAL_PERCENT, SPLIT_SALT, split_of
 from toolkit.zoo import ZOO_DIR
 from toolkit.zoo import train as T
-from toolkit.zoo.corpus import (STRATEGY_WEIGHTS, BOS, EOS, IGNORE, PAD, Recipe, task_shell, batches, documents, encode, item_stream,
+from toolkit.zoo.corpus import (STRATEGY_WEIGHTS, BOS, EOS, IGNORE, PAD, Recipe, context_limit, task_shell, batches, documents, encode, item_stream,
                                 labels_for, near_miss, training_tasks)
 from toolkit.zoo.manifest import read_manifest, sha256_file, verify
 
@@ -207,6 +207,37 @@ def test_length_warmup_keeps_the_first_tokens_to_short_documents():
     assert max(len(d.text) + 2 for d in late) > 180
     digits = {len(d.text.split("What is ")[-1].split(" + ")[0]) for d in early if d.strategy == "scratchpad"}
     assert digits and max(digits) <= 3 and 3 in digits
+
+
+def test_context_ramp_grows_the_longest_document_between_its_knots():
+    """context_limit interpolates between the knots (the first knot's value before it, seq_len after
+    the last); documents over the limit drop exemplars first, and the stream never exceeds it."""
+    rec = Recipe(seq_len=2048, short_first=80_000, short_tasks=(("addition", 1.0),),
+                 short_strategies=(("scratchpad", 1.0),), context_ramp=((20_000, 150), (60_000, 650)))
+    assert [context_limit(rec, c) for c in (0, 20_000, 40_000, 59_999, 60_000)] == [150, 150, 400, 649, 2048]
+    seen, early, late = 0, [], []
+    for d in documents(rec, limit=1200):
+        assert len(d.text) + 2 <= context_limit(rec, seen)
+        (early if seen < 20_000 else late).append(d)
+        seen += len(d.text) + 2
+    assert early and all(d.shots == 0 for d in early)  # a 1-shot scratchpad needs > 150 characters
+    assert any(d.shots == 1 for d in late) and max(len(d.text) + 2 for d in late) > 400
+    assert "context_ramp" not in Recipe().describe()
+    assert rec.describe()["context_ramp"] == ((20_000, 150), (60_000, 650))
+
+
+def test_difficulty_ramp_holds_a_task_to_easy_items_first():
+    """("addition", "digits", knots): 1-digit problems (exemplars and questions) until the first knot,
+    then the limit grows to 8 digits; other tasks are untouched; off, it leaves the hash alone."""
+    rec = Recipe(short_first=10**9, short_tasks=(("addition", 1.0),), short_strategies=(("scratchpad", 1.0),),
+                 difficulty_ramp=("addition", "digits", ((15_000, 1), (16_000, 2), (30_000, 8))))
+    seen, phases = 0, {"one": set(), "two": set(), "late": set()}
+    for d in documents(rec, limit=700):
+        digits = {len(q.split(" + ")[0]) for q in d.text.split("What is ")[1:]}
+        phases["one" if seen < 15_000 else "two" if seen < 16_000 else "late"] |= digits
+        seen += len(d.text) + 2
+    assert phases["one"] == {1} and phases["two"] <= {1, 2} and max(phases["late"]) > 2
+    assert "difficulty_ramp" not in Recipe().describe()
 
 
 def test_encode_matches_the_saved_tokenizer(tmp_path):

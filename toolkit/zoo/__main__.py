@@ -20,11 +20,11 @@ def main(argv: list[str]) -> int:
     tr.add_argument("--rung", action="append", help="a rung name (repeatable); default: every rung")
     tr.add_argument("--tokens", type=int, help="token budget override (for a quick try; recorded)")
     tr.add_argument("--out", type=Path, help="parent directory instead of models/zoo")
-    tr.add_argument("--threads", type=int, default=2,
-                    help="torch threads per rung (default 2; the weights depend on it, the committed zoo used 2)")
-    tr.add_argument("--jobs", type=int, default=1,
-                    help="rungs trained at once, one process each (default 1). --jobs 2 --threads 1 gave "
-                         "11-24%% more tokens/s on 2 cores (docs/zoo.md), but other weights than the committed ones")
+    tr.add_argument("--threads", type=int, default=1,
+                    help="torch threads per rung (default 1; the weights depend on it, the committed zoo used 1)")
+    tr.add_argument("--jobs", type=int, default=2,
+                    help="rungs trained at once, one process each, largest first (default 2: two 1-thread rungs "
+                         "side by side gave 11-24%% more tokens/s than one 2-thread rung on 2 cores, docs/zoo.md)")
     sub.add_parser("list", help="the rungs, their recipe and budgets")
     co = sub.add_parser("corpus", help="print sample training documents and the token shares")
     co.add_argument("--n", type=int, default=4)

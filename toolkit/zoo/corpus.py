@@ -18,9 +18,10 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   exemplars (fewer if the document would not fit in ``seq_len`` tokens), 0 for zero-shot ones;
 * optionally a curriculum: the first ``short_first`` tokens keep to ``short_tasks`` and
   ``short_strategies`` with at most ``short_max_shots`` exemplars (where tiny models learn to copy);
-  the first ``lead_tokens`` of them keep to ``lead_strategies``, and the first
-  ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars`` characters (a
-  sequence-length warm-up; on addition, 1-3 digit problems first). Both are off in the committed recipe;
+  the first ``lead_tokens`` of them keep to ``lead_strategies``; a ``difficulty_ramp`` holds one task
+  to easy items first (addition: 1-digit problems, then longer), a ``context_ramp`` grows the longest
+  document allowed, and ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars``
+  characters (off in the committed recipe);
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.
@@ -109,6 +110,21 @@ class Recipe:
     #: (1-3 digit) ones first it learned them in 2 seeds of 3 (72-98% of the sums, teacher-forced); docs/zoo.md
     length_warmup_tokens: int = 0
     length_warmup_chars: int = 0
+    #: a context ramp: (tokens, characters) knots; the longest document allowed grows piecewise
+    #: linearly between them (the first knot's value before it, ``seq_len`` after the last). A document
+    #: over the limit drops exemplars until it fits, and is dropped if even its 0-shot form does not.
+    #: Why: rotary positions a model never trained on break it. A 4M rung that had learned the column
+    #: sums on short (1-3 digit) documents went from loss 0.015 to 2.9 the step 1-shot 8-digit ones
+    #: (up to 800 characters) arrived, and relearned them only in part; a ramp brings positions in a
+    #: few at a time. docs/zoo.md
+    context_ramp: tuple[tuple[int, int], ...] = ()
+    #: a difficulty ramp on one task: (task, item meta key, (tokens, largest value) knots). An item of
+    #: that task whose ``meta[key]`` is over the limit (piecewise linear between the knots, the first
+    #: knot's value before it, no limit after the last) is skipped (spent, so the stream stays a
+    #: function of the seed). E.g. ("addition", "digits", ...): 1-digit problems first. Why: a 4M
+    #: rung learns the scratchpad's digit sums from 1-digit problems, where the two digits sit at
+    #: fixed places a line back, and only then finds them in longer ones (docs/zoo.md)
+    difficulty_ramp: tuple[Any, ...] = ()
     #: token positions per batch (rows of one length, see :func:`batches`)
     batch_tokens: int = 1024
     #: "answers": the loss is on the answers only (every exemplar's and the final one, see
@@ -157,7 +173,27 @@ class Recipe:
 
 #: recipe fields added after the first zoo, with their defaults: at the default they are left out of
 #: the description, so a recipe that does not use them keeps the hash it had before they existed
-_LATER_FIELDS = {"lead_tokens": 0, "lead_strategies": (), "length_warmup_tokens": 0, "length_warmup_chars": 0}
+_LATER_FIELDS = {"lead_tokens": 0, "lead_strategies": (), "length_warmup_tokens": 0, "length_warmup_chars": 0,
+                 "context_ramp": (), "difficulty_ramp": ()}
+
+
+def ramp_value(knots: Any, chars: int) -> Optional[float]:
+    """The value of a (tokens, value) ramp once ``chars`` are spent: piecewise linear between the
+    knots, the first knot's value before it, None (no limit) from the last knot on."""
+    if not knots or chars >= knots[-1][0]:
+        return None
+    if chars <= knots[0][0]:
+        return knots[0][1]
+    for (t0, v0), (t1, v1) in zip(knots, knots[1:]):
+        if chars < t1:
+            return v0 + (v1 - v0) * (chars - t0) / (t1 - t0)
+    return None
+
+
+def context_limit(r: Recipe, chars: int) -> int:
+    """The longest document (characters, BOS and EOS included) allowed once ``chars`` are spent."""
+    v = ramp_value(r.context_ramp, chars)
+    return r.seq_len if v is None else min(r.seq_len, int(v))
 
 
 @dataclass(frozen=True)
@@ -260,6 +296,15 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
             cache[(name, k)] = get_strategy(name, k, Sampling())
         return cache[(name, k)]
 
+    hard_task, hard_key, hard_knots = r.difficulty_ramp or (None, None, ())
+
+    def draw(t: str) -> Item:  # the next item of task t the difficulty ramp allows now
+        while True:
+            x = next(streams[t])
+            most = ramp_value(hard_knots, chars) if t == hard_task else None
+            if most is None or x.meta.get(hard_key, 0) <= most:
+                return x
+
     n = chars = 0
     while limit is None or n < limit:
         short = chars < r.short_first
@@ -269,18 +314,19 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
         most = r.short_max_shots if short else r.max_shots
         shot_w = r.shot_weights[:most + 1] if any(r.shot_weights[:most + 1]) else None  # None: uniform
         k = rng.choices(range(most + 1), shot_w)[0] if strat(s, 0).uses_exemplars else 0
-        exemplars = [next(streams[t]) for _ in range(k)]
-        item = next(streams[t])
+        exemplars = [draw(t) for _ in range(k)]
+        item = draw(t)
+        cap = context_limit(r, chars)
         while True:  # fewer exemplars until the document fits (BOS and EOS included)
             prior = make_prior(strat(s, k), task, item, exemplars, rng, strat) if strat(s, 0).needs_prior else None
             gold = strat(s, k).gold_completion(task, item, prior)
             if gold is None:
                 break
             text = strat(s, k).render(task, item, exemplars, prior) + gold
-            if len(text) + 2 <= r.seq_len or k == 0:
+            if len(text) + 2 <= cap or k == 0:
                 break
             k -= 1
-        if gold is None or len(text) + 2 > r.seq_len:
+        if gold is None or len(text) + 2 > cap:
             continue
         if chars < r.length_warmup_tokens and len(text) + 2 > r.length_warmup_chars:
             continue  # the length warm-up: its items are spent, so the stream stays a function of the seed

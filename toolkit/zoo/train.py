@@ -12,8 +12,9 @@ The recipe (the same at every size; only ``hidden`` and ``layers`` change):
 
 Training: AdamW (betas 0.9/0.95, weight decay 0.1 on matrices only), linear warmup then cosine decay to
 10% of the peak learning rate, gradient clipping at 1.0, bf16 autocast on CPU with fp32 master weights,
-``torch.manual_seed(seed)`` before the initialisation, 2 threads. Every rung reads the same token
-stream (:mod:`toolkit.zoo.corpus`) from its start, so the smaller budgets see a prefix of the larger.
+``torch.manual_seed(seed)`` before the initialisation, 1 thread per rung (two rungs side by side).
+Every rung reads the same token stream (:mod:`toolkit.zoo.corpus`) from its start, so the smaller
+budgets see a prefix of the larger.
 
 A rung directory: ``config.json``, ``generation_config.json``, ``model.safetensors`` (bf16), the
 tokenizer files, ``loss.csv`` (step, tokens, loss, lr, seconds) and ``manifest.json``.
@@ -47,11 +48,26 @@ SEQ_LEN = 6144
 MAX_SHOTS = 8
 SHOT_WEIGHTS = (4.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0)
 #: the curriculum (see Recipe.short_first): the first SHORT_FIRST tokens are addition only (Nye et
-#: al.'s task), in the scratchpad, chain-of-thought and direct formats, with 0 or 1 exemplars; then
-#: every task in every format, up to MAX_SHOTS exemplars
-SHORT_FIRST = 3_000_000
+#: al.'s task) with 0 or 1 exemplars; of them the first LEAD_TOKENS are the scratchpad alone, its
+#: problems 1 digit long first, then 2, then 3, then up to 8 (DIFFICULTY_RAMP); then every addition
+#: format (SHORT_STRATEGIES); then every task in every format, up to MAX_SHOTS exemplars. Why, measured
+#: on zoo-l (docs/zoo.md): the scratchpad's column sums are read from two digits a line back; on 1-8
+#: digit problems from the start a 4M rung sat at chance on them for 2M tokens, on 1-3 digit ones it
+#: learned them in 1 seed of 3; 1-digit problems first (where the digits sit at fixed places) and then
+#: 2 and 3, it learned them in both seeds that had failed
+SHORT_FIRST = 3_300_000
 SHORT_TASKS = (("addition", 1.0),)
-SHORT_STRATEGIES = (("scratchpad", 2.0), ("cot", 1.0), ("few_shot", 1.0))
+LEAD_TOKENS = 2_600_000
+LEAD_STRATEGIES = (("scratchpad", 1.0),)
+DIFFICULTY_RAMP = ("addition", "digits", ((550_000, 1), (551_000, 2), (1_100_000, 2), (1_101_000, 3),
+                                          (1_600_000, 3), (2_500_000, 8)))
+SHORT_STRATEGIES = (("scratchpad", 1.0), ("cot", 2.0), ("few_shot", 2.0), ("zero_shot_cot_stage1", 3.0),
+                    ("zero_shot_cot", 1.0))
+#: the context ramp, (tokens, longest document in characters) knots: the addition phase's documents
+#: (up to ~1,000 characters), then 8-shot ones (up to SEQ_LEN) brought in over the start of the
+#: mixed phase (0.4M tokens). Rotary positions a rung never trained on break it (loss 0.015 -> 2.9 the step
+#: documents 2.7x as long as any before arrived), so positions come a few at a time
+CONTEXT_RAMP = ((SHORT_FIRST, 1000), (SHORT_FIRST + 400_000, SEQ_LEN))
 #: token positions per optimizer step (rows of one length; a longer row alone): small batches, many
 #: steps, which is what a few million tokens need (8192 reached a far higher loss on the same tokens)
 BATCH_TOKENS = 1024
@@ -83,8 +99,8 @@ class Spec:
 
 
 #: the ladder, smallest first. Same token budget for every rung: a pure size ladder. Measured on the
-#: 2-core machine with light evaluation jobs beside it: 104 s, 258 s, 537 s, 874 s (1,779 s in all).
-TOKENS = 5_000_000
+#: 2-core machine, two rungs side by side on one thread each: 169 s, 478 s, 990 s, 1,603 s (1,663 s in all).
+TOKENS = 4_600_000
 RUNGS: tuple[Spec, ...] = (
     Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=1e-3),
     Spec("zoo-s", hidden=128, layers=3, tokens=TOKENS, lr=6e-4),
@@ -103,6 +119,8 @@ def spec(name: str) -> Spec:
 def recipe() -> Recipe:
     return Recipe(seed=SEED, seq_len=SEQ_LEN, max_shots=MAX_SHOTS, shot_weights=SHOT_WEIGHTS,
                   short_first=SHORT_FIRST, short_tasks=SHORT_TASKS, short_strategies=SHORT_STRATEGIES,
+                  lead_tokens=LEAD_TOKENS, lead_strategies=LEAD_STRATEGIES, context_ramp=CONTEXT_RAMP,
+                  difficulty_ramp=DIFFICULTY_RAMP,
                   batch_tokens=BATCH_TOKENS)
 
 
@@ -134,7 +152,7 @@ def lr_at(done: float, peak: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None, threads: int = 2,
+def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None, threads: int = 1,
           log: Any = sys.stdout) -> dict[str, Any]:
     """Train rung ``s`` on its token budget (or ``tokens``) and write its directory; the manifest."""
     import torch

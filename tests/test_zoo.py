@@ -183,30 +183,12 @@ def test_lead_phase_keeps_to_its_strategies_then_the_short_phase_takes_over():
 
 
 def test_recipe_options_at_their_defaults_leave_the_recipe_hash_as_it_was():
-    """The committed zoo's manifests carry the hash of a recipe written before the lead phase and the
-    length warm-up existed: at their defaults those options are left out of the description."""
+    """Recipe options added after the first zoo (the lead phase, the ramps) are left out of the
+    description at their defaults, so a recipe that does not use them keeps the hash it had."""
     base = Recipe(short_first=1000)
-    assert "lead_tokens" not in base.describe() and "length_warmup_chars" not in base.describe()
-    used = dataclasses.replace(base, length_warmup_tokens=500, length_warmup_chars=180)
-    assert used.describe()["length_warmup_chars"] == 180
-
-
-def test_length_warmup_keeps_the_first_tokens_to_short_documents():
-    """The first length_warmup_tokens hold only documents of at most length_warmup_chars characters
-    (BOS and EOS counted); after them the long ones come back. At 180 characters, addition keeps to
-    1-3 digit problems in the scratchpad format."""
-    rec = Recipe(short_first=60_000, short_tasks=(("addition", 1.0),),
-                 short_strategies=(("scratchpad", 1.0), ("few_shot", 1.0)),
-                 length_warmup_tokens=30_000, length_warmup_chars=180)
-    seen = 0
-    early, late = [], []
-    for d in documents(rec, limit=800):
-        (early if seen < 30_000 else late).append(d)
-        seen += len(d.text) + 2
-    assert early and max(len(d.text) + 2 for d in early) <= 180
-    assert max(len(d.text) + 2 for d in late) > 180
-    digits = {len(d.text.split("What is ")[-1].split(" + ")[0]) for d in early if d.strategy == "scratchpad"}
-    assert digits and max(digits) <= 3 and 3 in digits
+    assert "lead_tokens" not in base.describe() and "context_ramp" not in base.describe()
+    used = dataclasses.replace(base, context_ramp=((500, 180),))
+    assert used.describe()["context_ramp"] == ((500, 180),)
 
 
 def test_context_ramp_grows_the_longest_document_between_its_knots():

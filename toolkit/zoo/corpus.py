@@ -20,8 +20,7 @@ What goes in (the :class:`Recipe`, hashed into every rung's manifest):
   ``short_strategies`` with at most ``short_max_shots`` exemplars (where tiny models learn to copy);
   the first ``lead_tokens`` of them keep to ``lead_strategies``; a ``difficulty_ramp`` holds one task
   to easy items first (addition: 1-digit problems, then longer), a ``context_ramp`` grows the longest
-  document allowed, and ``length_warmup_tokens`` keep to documents of at most ``length_warmup_chars``
-  characters (off in the committed recipe);
+  document allowed;
 * two-pass strategies (True/False on a proposed answer) get a proposed answer that is the target
   half of the time and a near miss otherwise (off by one or ten, two digits swapped, another
   option's letter, a changed letter), and learn to label it.
@@ -103,15 +102,8 @@ class Recipe:
     #: alone: its column sums are read from digits a line back and take tiny models the longest)
     lead_tokens: int = 0
     lead_strategies: tuple[tuple[str, float], ...] = ()
-    #: a length warm-up (Li et al. 2022's sequence-length warm-up, by document): the first
-    #: ``length_warmup_tokens`` of the stream keep to documents of at most ``length_warmup_chars`` characters
-    #: (BOS and EOS included; longer ones are drawn and dropped). Measured here: a 4M rung trained on
-    #: 1-8 digit scratchpads sat at chance on the column sums for 2M tokens; after 1.2M tokens of short
-    #: (1-3 digit) ones first it learned them in 2 seeds of 3 (72-98% of the sums, teacher-forced); docs/zoo.md
-    length_warmup_tokens: int = 0
-    length_warmup_chars: int = 0
-    #: a context ramp: (tokens, characters) knots; the longest document allowed grows piecewise
-    #: linearly between them (the first knot's value before it, ``seq_len`` after the last). A document
+    #: a context ramp (a sequence-length warm-up by document, after Li et al. 2022): (tokens,
+    #: characters) knots; the longest document allowed grows piecewise linearly between them (the first knot's value before it, ``seq_len`` after the last). A document
     #: over the limit drops exemplars until it fits, and is dropped if even its 0-shot form does not.
     #: Why: rotary positions a model never trained on break it. A 4M rung that had learned the column
     #: sums on short (1-3 digit) documents went from loss 0.015 to 2.9 the step 1-shot 8-digit ones
@@ -173,8 +165,7 @@ class Recipe:
 
 #: recipe fields added after the first zoo, with their defaults: at the default they are left out of
 #: the description, so a recipe that does not use them keeps the hash it had before they existed
-_LATER_FIELDS = {"lead_tokens": 0, "lead_strategies": (), "length_warmup_tokens": 0, "length_warmup_chars": 0,
-                 "context_ramp": (), "difficulty_ramp": ()}
+_LATER_FIELDS = {"lead_tokens": 0, "lead_strategies": (), "context_ramp": (), "difficulty_ramp": ()}
 
 
 def ramp_value(knots: Any, chars: int) -> Optional[float]:
@@ -328,8 +319,6 @@ def documents(recipe: Recipe, split: str = "train", limit: Optional[int] = None)
             k -= 1
         if gold is None or len(text) + 2 > cap:
             continue
-        if chars < r.length_warmup_tokens and len(text) + 2 > r.length_warmup_chars:
-            continue  # the length warm-up: its items are spent, so the stream stays a function of the seed
         shown = exemplars[:k] if strat(s, 0).uses_exemplars else []
         yield Doc(t, s, k, text, answer_spans(strat(s, 0), task, shown, text, len(text) - len(gold)))
         n += 1

@@ -222,6 +222,18 @@ def test_difficulty_ramp_holds_a_task_to_easy_items_first():
     assert "difficulty_ramp" not in Recipe().describe()
 
 
+def test_heldout_loss_reads_mixed_phase_documents_not_the_curriculum_lead():
+    """The committed recipe's eval stream starts with the lead (1-digit addition scratchpads); the
+    held-out loss reads every task and format instead, 8-shot documents included."""
+    rec = T.recipe()
+    lead = list(documents(rec, split="eval", limit=60))
+    assert {(d.task, d.strategy) for d in lead} == {("addition", "scratchpad")}
+    mixed = list(documents(T.validation_recipe(rec), split="eval", limit=300))
+    assert len({d.task for d in mixed}) >= 4 and len({d.strategy for d in mixed}) >= 5
+    assert max(d.shots for d in mixed) > 1
+    assert T.validation_recipe(rec).batch_tokens == T.VAL_BATCH_TOKENS
+
+
 def test_encode_matches_the_saved_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 

@@ -53,9 +53,12 @@ from toolkit.core.types import Item, Task
 TASK_WEIGHTS = {"addition": 12.0, "arith_words": 1.0, "last_letters": 1.0, "arith_choice": 0.5,
                 "program_trace": 0.25}
 #: document weight per strategy (relative; a strategy not listed gets DEFAULT_STRATEGY_WEIGHT): the
-#: exemplar-showing formats first; zero-shot and True/False formats only need their format learned
-STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.0, "scratchpad": 2.0, "zero_shot_cot_stage1": 0.3,
-                    "zero_shot_cot": 0.15, "instruction": 0.3, "true_false": 0.25,
+#: reasoning formats first. The scratchpad is learned in the curriculum's lead, so it shares the mixed
+#: phase evenly with CoT and zero-shot CoT's rationale (stage 1): measured on zoo-l (docs/zoo.md), the
+#: scratchpad at 2 and the rationales at 1 / 0.3 left zero-shot CoT at 0-10% and CoT at 11-21%;
+#: 1.5 each gives all three 26-38%. Stage 2 (the answer after the rationale) only needs its format
+STRATEGY_WEIGHTS = {"few_shot": 1.0, "cot": 1.5, "scratchpad": 1.5, "zero_shot_cot_stage1": 1.5,
+                    "zero_shot_cot": 0.4, "instruction": 0.3, "true_false": 0.25,
                     # not in the corpus (weight 0): self-consistency's prompts and answers are the cot
                     # format; least-to-most's formats the zoo was not trained on (docs/zoo.md)
                     "self_consistency": 0.0, "least_to_most_stage1": 0.0, "least_to_most": 0.0}

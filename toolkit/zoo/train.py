@@ -61,7 +61,10 @@ LEAD_TOKENS = 2_600_000
 LEAD_STRATEGIES = (("scratchpad", 1.0),)
 DIFFICULTY_RAMP = ("addition", "digits", ((550_000, 1), (551_000, 2), (1_100_000, 2), (1_101_000, 3),
                                           (1_600_000, 3), (2_500_000, 8)))
-SHORT_STRATEGIES = (("scratchpad", 1.0), ("cot", 2.0), ("few_shot", 2.0), ("zero_shot_cot_stage1", 3.0),
+#: the short phase's formats: mostly the rationales (CoT, zero-shot stage 1): with CoT 2 and stage 1
+#: 3 zoo-l wrote one column of the zero-shot rationale and stopped (0%); 4 and 8 here, with the mixed
+#: phase's STRATEGY_WEIGHTS, gave zero-shot CoT 26% and CoT 29% (docs/zoo.md, fourth attempt)
+SHORT_STRATEGIES = (("scratchpad", 1.0), ("cot", 4.0), ("few_shot", 1.0), ("zero_shot_cot_stage1", 8.0),
                     ("zero_shot_cot", 1.0))
 #: the context ramp, (tokens, longest document in characters) knots: the addition phase's documents
 #: (up to ~1,000 characters), then 8-shot ones (up to SEQ_LEN) brought in over the start of the
@@ -99,7 +102,7 @@ class Spec:
 
 
 #: the ladder, smallest first. Same token budget for every rung: a pure size ladder. Measured on the
-#: 2-core machine, two rungs side by side on one thread each: 169 s, 478 s, 990 s, 1,603 s (1,663 s in all).
+#: 2-core machine, two rungs side by side on one thread each: 167 s, 426 s, 837 s, 1,399 s (1,454 s in all).
 TOKENS = 4_600_000
 RUNGS: tuple[Spec, ...] = (
     Spec("zoo-xs", hidden=64, layers=2, tokens=TOKENS, lr=1e-3),
@@ -267,12 +270,20 @@ def train(s: Spec, out_dir: Optional[Path] = None, tokens: Optional[int] = None,
     return manifest
 
 
+def validation_recipe(rec: Recipe) -> Recipe:
+    """The recipe the held-out loss reads: ``rec`` without its curriculum (lead, short phase, ramps),
+    i.e. the mixed phase's documents, in VAL_BATCH_TOKENS batches."""
+    return dataclasses.replace(rec, batch_tokens=VAL_BATCH_TOKENS, short_first=0, lead_tokens=0,
+                               difficulty_ramp=(), context_ramp=())
+
+
 def validation_loss(model: Any, rec: Recipe) -> float:
     """Mean loss per trained-on token (the answers, with loss_on="answers") on VAL_BATCHES batches of
-    documents built from the eval partition (never trained on)."""
+    documents built from the eval partition (never trained on), in the mixed phase's proportions:
+    every task and format, up to 8 exemplars (the curriculum's lead would make it 1-digit scratchpads)."""
     import torch
 
-    stream = batches(dataclasses.replace(rec, batch_tokens=VAL_BATCH_TOKENS), split="eval")
+    stream = batches(validation_recipe(rec), split="eval")
     model.eval()
     total = count = 0.0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):

@@ -106,8 +106,9 @@ class Recipe:
     lead_tokens: int = 0
     lead_strategies: tuple[tuple[str, float], ...] = ()
     #: a context ramp (a sequence-length warm-up by document, after Li et al. 2022): (tokens,
-    #: characters) knots; the longest document allowed grows piecewise linearly between them (the first knot's value before it, ``seq_len`` after the last). A document
-    #: over the limit drops exemplars until it fits, and is dropped if even its 0-shot form does not.
+    #: characters) knots; the longest document allowed grows piecewise linearly between them (the
+    #: first knot's value before it, ``seq_len`` after the last). A document over the limit drops
+    #: exemplars until it fits, and is dropped if even its 0-shot form does not.
     #: Why: rotary positions a model never trained on break it. A 4M rung that had learned the column
     #: sums on short (1-3 digit) documents went from loss 0.015 to 2.9 the step 1-shot 8-digit ones
     #: (up to 800 characters) arrived, and relearned them only in part; a ramp brings positions in a
@@ -180,8 +181,8 @@ def ramp_value(knots: Any, chars: int) -> Optional[float]:
         return knots[0][1]
     for (t0, v0), (t1, v1) in zip(knots, knots[1:]):
         if chars < t1:
-            return v0 + (v1 - v0) * (chars - t0) / (t1 - t0)
-    return None
+            break
+    return v0 + (v1 - v0) * (chars - t0) / (t1 - t0)
 
 
 def context_limit(r: Recipe, chars: int) -> int:
